@@ -1,0 +1,81 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+)
+
+// ErrInvalidAnnotation is matched by every *AnnotationError.
+var ErrInvalidAnnotation = errors.New("invalid annotation")
+
+// AnnotationError says which annotation of which ServiceAccount is wrong and why.
+type AnnotationError struct {
+	Key            string
+	ServiceAccount client.ObjectKey
+	Reason         string
+}
+
+func (e *AnnotationError) Error() string {
+	return fmt.Sprintf("invalid %s annotation on service account '%s': %s",
+		e.Key, e.ServiceAccount, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidAnnotation) true.
+func (e *AnnotationError) Unwrap() error { return ErrInvalidAnnotation }
+
+// DecodeAnnotation strictly decodes the YAML value of annotation key into
+// out, a pointer to a struct with json tags. It reports false when the
+// annotation is absent. A present but empty value, unknown fields, wrong
+// types and duplicate fields are errors: a typo must never silently change
+// which identity is used.
+func DecodeAnnotation(sa corev1.ServiceAccount, key string, out any) (bool, error) {
+	value, ok := sa.Annotations[key]
+	if !ok {
+		return false, nil
+	}
+	fail := func(reason string) (bool, error) {
+		return true, &AnnotationError{Key: key, ServiceAccount: client.ObjectKeyFromObject(&sa), Reason: reason}
+	}
+	if strings.TrimSpace(value) == "" {
+		return fail("the value is empty. remove the annotation or set its fields")
+	}
+	data, err := yaml.YAMLToJSONStrict([]byte(value))
+	if err != nil {
+		return fail(cleanYAMLError(err))
+	}
+	// Case-sensitive, unlike encoding/json: 'roleArn' is a typo to report.
+	strict, err := kjson.UnmarshalStrict(data, out)
+	if err != nil {
+		return fail(cleanYAMLError(err))
+	}
+	if len(strict) > 0 {
+		return fail(cleanYAMLError(errors.Join(strict...)))
+	}
+	return true, nil
+}
+
+// cleanYAMLError drops the layers of decoder wording that say nothing to a
+// person editing a manifest.
+func cleanYAMLError(err error) string {
+	var parts []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(line, "yaml: unmarshal errors:"))
+		for _, p := range []string{"error unmarshaling JSON: ", "while decoding JSON: ", "json: ", "yaml: "} {
+			line = strings.ReplaceAll(line, p, "")
+		}
+		if line != "" {
+			parts = append(parts, line)
+		}
+	}
+	msg := strings.Join(parts, "; ")
+	if strings.Contains(msg, "cannot unmarshal") && !strings.Contains(msg, "Go struct field") {
+		return "the value must be a YAML mapping of fields, e.g. 'field: value'"
+	}
+	return msg
+}

@@ -1,0 +1,62 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	fluxauth "github.com/fluxcd/pkg/auth"
+
+	"github.com/identitychain/auth"
+)
+
+// Impersonate implements auth.Provider: STS AssumeRole into imp.Target,
+// signed with the source credentials, through the proxy-aware HTTP client
+// (with its timeout) and the caller's context.
+func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp auth.Impersonation,
+	opts ...fluxauth.Option) (fluxauth.Token, error) {
+
+	src, ok := source.(*Credentials)
+	if !ok {
+		return nil, fmt.Errorf("source credentials are %T, not AWS credentials", source)
+	}
+	var o fluxauth.Options
+	o.Apply(opts...)
+	if o.STSRegion == "" {
+		return nil, fmt.Errorf("%w: set it with auth.WithSTSRegion", ErrRegionRequired)
+	}
+
+	stsOpts := sts.Options{
+		Region:     o.STSRegion,
+		HTTPClient: o.GetHTTPClient(),
+		Credentials: credentials.NewStaticCredentialsProvider(
+			aws.ToString(src.AccessKeyId), aws.ToString(src.SecretAccessKey), aws.ToString(src.SessionToken)),
+	}
+	if e := o.STSEndpoint; e != "" {
+		if err := ValidateSTSEndpoint(e); err != nil {
+			return nil, err
+		}
+		stsOpts.BaseEndpoint = &e
+	}
+
+	sessionName := RoleSessionName(imp.ServiceAccount)
+	out, err := p.assumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn:         &imp.Target,
+		RoleSessionName: &sessionName,
+	}, stsOpts)
+	if err != nil {
+		return nil, fmt.Errorf("sts AssumeRole in region '%s': %w", o.STSRegion, err)
+	}
+	if out.Credentials == nil {
+		return nil, fmt.Errorf("sts AssumeRole returned no credentials")
+	}
+	creds := &Credentials{Credentials: *out.Credentials}
+	if creds.Expiration == nil {
+		// A token without an expiry must not be cached as if it lived forever.
+		creds.Expiration = &time.Time{}
+	}
+	return creds, nil
+}

@@ -1,0 +1,115 @@
+package aws
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+
+	fluxauth "github.com/fluxcd/pkg/auth"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/identitychain/auth"
+)
+
+const (
+	// AssumeRoleAnnotation configures impersonation of an IAM role.
+	AssumeRoleAnnotation = "aws.auth.fluxcd.io/assume-role"
+
+	roleARNAnnotation = "eks.amazonaws.com/role-arn"
+)
+
+// AssumeRoleConfig is the YAML value of the AssumeRoleAnnotation.
+type AssumeRoleConfig struct {
+	// RoleARN is the IAM role to assume. Required.
+	RoleARN string `json:"roleARN"`
+	// UseServiceAccount makes the ServiceAccount's own role (its
+	// eks.amazonaws.com/role-arn) the source instead of the controller's
+	// credentials. Optional. Defaults to true under multi-tenancy lockdown
+	// and false otherwise.
+	UseServiceAccount *bool `json:"useServiceAccount,omitempty"`
+}
+
+// RoleARNPattern matches IAM role ARNs in every partition (aws, aws-cn,
+// aws-us-gov, aws-iso, aws-iso-b, ...), with or without a role path, and
+// with role names of up to 64 characters as IAM allows.
+const RoleARNPattern = `^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([!-~]{1,510}/)?[\w+=,.@-]{1,64}$`
+
+var roleARNRegex = regexp.MustCompile(RoleARNPattern)
+
+// ErrRegionRequired is returned when a role is to be assumed without a region.
+var ErrRegionRequired = errors.New("an AWS region is required to assume a role")
+
+// ParseAssumeRole strictly parses the AssumeRoleAnnotation of sa. It returns
+// nil, nil when the annotation is absent.
+func ParseAssumeRole(sa corev1.ServiceAccount) (*AssumeRoleConfig, error) {
+	var conf AssumeRoleConfig
+	ok, err := auth.DecodeAnnotation(sa, AssumeRoleAnnotation, &conf)
+	if !ok || err != nil {
+		return nil, err
+	}
+	invalid := func(reason string) error {
+		return &auth.AnnotationError{Key: AssumeRoleAnnotation, ServiceAccount: client.ObjectKeyFromObject(&sa), Reason: reason}
+	}
+	switch {
+	case conf.RoleARN == "":
+		return nil, invalid("roleARN is required, e.g. 'roleARN: arn:aws:iam::123456789012:role/target'")
+	case !roleARNRegex.MatchString(conf.RoleARN):
+		return nil, invalid(fmt.Sprintf("roleARN '%s' is not an IAM role ARN. must match %s", conf.RoleARN, RoleARNPattern))
+	}
+	return &conf, nil
+}
+
+// ParseImpersonation implements auth.Provider. Besides the annotation, it
+// checks the region and STS endpoint now, so a misconfiguration costs no
+// cloud call.
+func (Provider) ParseImpersonation(sa corev1.ServiceAccount, opts ...fluxauth.Option) (*auth.Impersonation, error) {
+	conf, err := ParseAssumeRole(sa)
+	if conf == nil || err != nil {
+		return nil, err
+	}
+	var o fluxauth.Options
+	o.Apply(opts...)
+	key := client.ObjectKeyFromObject(&sa)
+	if o.STSRegion == "" {
+		return nil, fmt.Errorf("%w: service account '%s' asks to assume role '%s'. "+
+			"set the region in the object spec (auth.WithSTSRegion)", ErrRegionRequired, key, conf.RoleARN)
+	}
+	if e := o.STSEndpoint; e != "" {
+		if err := ValidateSTSEndpoint(e); err != nil {
+			return nil, err
+		}
+	}
+	return &auth.Impersonation{
+		Annotation:        AssumeRoleAnnotation,
+		ServiceAccount:    key,
+		Target:            conf.RoleARN,
+		UseServiceAccount: conf.UseServiceAccount,
+	}, nil
+}
+
+const (
+	sessionNameSuffix = ".fluxcd.io"
+	sessionNameMax    = 64
+	sessionHashLen    = 10
+)
+
+var sessionNameUnsafe = regexp.MustCompile(`[^\w+=,.@-]`)
+
+// RoleSessionName is the RoleSessionName of an AssumeRole made for the
+// ServiceAccount sa: "<namespace>.<name>.fluxcd.io", so CloudTrail tells
+// tenants apart. Namespaces have no dots, so the first dot ends the
+// namespace. Names too long for STS's 64 characters keep a readable prefix
+// and end in a hash of the full name, so two ServiceAccounts never share a
+// session name by truncation.
+func RoleSessionName(sa client.ObjectKey) string {
+	name := sessionNameUnsafe.ReplaceAllString(sa.Namespace+"."+sa.Name, "-") + sessionNameSuffix
+	if len(name) <= sessionNameMax {
+		return name
+	}
+	sum := sha256.Sum256([]byte(sa.Namespace + "/" + sa.Name))
+	hash := hex.EncodeToString(sum[:])[:sessionHashLen]
+	return name[:sessionNameMax-sessionHashLen-1] + "-" + hash
+}

@@ -1,0 +1,212 @@
+package aws_test
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+
+	fluxauth "github.com/fluxcd/pkg/auth"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/aws"
+)
+
+func serviceAccount(annotations map[string]string) corev1.ServiceAccount {
+	return corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{
+		Namespace: "team-a", Name: "app", Annotations: annotations,
+	}}
+}
+
+func TestParseAssumeRole(t *testing.T) {
+	const prefix = "invalid aws.auth.fluxcd.io/assume-role annotation on service account 'team-a/app': "
+	for _, tt := range []struct {
+		name    string
+		value   *string
+		want    *aws.AssumeRoleConfig
+		wantErr string
+	}{
+		{name: "absent", value: nil},
+		{
+			name:  "role only",
+			value: ptr.To("roleARN: arn:aws:iam::123456789012:role/target"),
+			want:  &aws.AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/target"},
+		},
+		{
+			name:  "useServiceAccount true",
+			value: ptr.To("roleARN: arn:aws:iam::123456789012:role/target\nuseServiceAccount: true\n"),
+			want:  &aws.AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/target", UseServiceAccount: ptr.To(true)},
+		},
+		{
+			name:  "useServiceAccount false",
+			value: ptr.To("roleARN: arn:aws:iam::123456789012:role/target\nuseServiceAccount: false\n"),
+			want:  &aws.AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/target", UseServiceAccount: ptr.To(false)},
+		},
+		{name: "empty", value: ptr.To("  \n"), wantErr: prefix + "the value is empty. remove the annotation or set its fields"},
+		{
+			name:    "unknown field (typo)",
+			value:   ptr.To("roleArn: arn:aws:iam::123456789012:role/target"),
+			wantErr: prefix + `unknown field "roleArn"`,
+		},
+		{
+			name:    "duplicate field",
+			value:   ptr.To("roleARN: arn:aws:iam::123456789012:role/a\nroleARN: arn:aws:iam::123456789012:role/b"),
+			wantErr: prefix + `line 2: key "roleARN" already set in map`,
+		},
+		{
+			name:    "wrong type",
+			value:   ptr.To("roleARN: arn:aws:iam::123456789012:role/target\nuseServiceAccount: \"yes\""),
+			wantErr: prefix + "cannot unmarshal string into Go struct field AssumeRoleConfig.useServiceAccount of type bool",
+		},
+		{
+			name:    "bare ARN instead of a mapping",
+			value:   ptr.To("arn:aws:iam::123456789012:role/target"),
+			wantErr: prefix + "the value must be a YAML mapping of fields, e.g. 'field: value'",
+		},
+		{
+			name:    "missing roleARN",
+			value:   ptr.To("useServiceAccount: true"),
+			wantErr: prefix + "roleARN is required, e.g. 'roleARN: arn:aws:iam::123456789012:role/target'",
+		},
+		{
+			name:    "not a role",
+			value:   ptr.To("roleARN: arn:aws:iam::123456789012:user/bob"),
+			wantErr: prefix + "roleARN 'arn:aws:iam::123456789012:user/bob' is not an IAM role ARN. must match " + aws.RoleARNPattern,
+		},
+		{
+			name:    "short account",
+			value:   ptr.To("roleARN: arn:aws:iam::1234:role/x"),
+			wantErr: prefix + "roleARN 'arn:aws:iam::1234:role/x' is not an IAM role ARN. must match " + aws.RoleARNPattern,
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			ann := map[string]string{}
+			if tt.value != nil {
+				ann[aws.AssumeRoleAnnotation] = *tt.value
+			}
+			got, err := aws.ParseAssumeRole(serviceAccount(ann))
+			if tt.wantErr != "" {
+				g.Expect(err).To(MatchError(tt.wantErr))
+				g.Expect(errors.Is(err, auth.ErrInvalidAnnotation)).To(BeTrue())
+				g.Expect(got).To(BeNil())
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(got).To(Equal(tt.want))
+		})
+	}
+}
+
+func TestRoleARNPattern(t *testing.T) {
+	t.Parallel()
+	name64 := strings.Repeat("r", 64)
+	for arn, valid := range map[string]bool{
+		"arn:aws:iam::123456789012:role/target":                             true,
+		"arn:aws-cn:iam::123456789012:role/target":                          true,
+		"arn:aws-us-gov:iam::123456789012:role/target":                      true,
+		"arn:aws-iso:iam::123456789012:role/target":                         true,
+		"arn:aws-iso-b:iam::123456789012:role/target":                       true,
+		"arn:aws-iso-f:iam::123456789012:role/target":                       true,
+		"arn:aws:iam::123456789012:role/team-a/x":                           true,
+		"arn:aws:iam::123456789012:role/a/b/c/deploy+=,.@-_9":               true,
+		"arn:aws:iam::123456789012:role/" + name64:                          true,
+		"arn:aws:iam::123456789012:role/" + name64 + "x":                    false,
+		"arn:aws:iam::123456789012:role/path/":                              false,
+		"arn:aws:iam::123456789012:role/":                                   false,
+		"arn:aws:sts::123456789012:assumed-role/target/session":             false,
+		"arn:azure:iam::123456789012:role/target":                           false,
+		"arn:aws:iam::123456789012:role/has space":                          false,
+		"arn:aws:iam::12345678901a:role/target":                             false,
+		" arn:aws:iam::123456789012:role/target":                            false,
+		"arn:aws:iam::123456789012:role/target\n":                           false,
+		"arn:aws:iam::123456789012:role/target:extra":                       false,
+		"arn:aws:iam::123456789012:role/pa th/target":                       false,
+		"arn:aws:iam::123456789012:role/path/" + name64:                     true,
+		"arn:aws:iam::123456789012:role/" + strings.Repeat("p/", 100) + "x": true,
+	} {
+		ann := map[string]string{aws.AssumeRoleAnnotation: "roleARN: '" + arn + "'"}
+		_, err := aws.ParseAssumeRole(serviceAccount(ann))
+		if valid && err != nil {
+			t.Errorf("%q: want valid, got %v", arn, err)
+		}
+		if !valid && err == nil {
+			t.Errorf("%q: want invalid, got valid", arn)
+		}
+	}
+}
+
+func TestParseImpersonation(t *testing.T) {
+	t.Parallel()
+	ann := map[string]string{aws.AssumeRoleAnnotation: "roleARN: arn:aws:iam::123456789012:role/target"}
+	sa := serviceAccount(ann)
+
+	t.Run("region required", func(t *testing.T) {
+		g := NewWithT(t)
+		_, err := aws.Provider{}.ParseImpersonation(sa)
+		g.Expect(err).To(MatchError(aws.ErrRegionRequired))
+		g.Expect(err).To(MatchError("an AWS region is required to assume a role: service account 'team-a/app' " +
+			"asks to assume role 'arn:aws:iam::123456789012:role/target'. set the region in the object spec (auth.WithSTSRegion)"))
+	})
+	t.Run("endpoint validated as upstream", func(t *testing.T) {
+		g := NewWithT(t)
+		_, err := aws.Provider{}.ParseImpersonation(sa, fluxauth.WithSTSRegion("us-east-1"),
+			fluxauth.WithSTSEndpoint("https://evil.example.com"))
+		g.Expect(err).To(MatchError(HavePrefix("invalid STS endpoint: 'https://evil.example.com'. must match")))
+	})
+	t.Run("parsed", func(t *testing.T) {
+		g := NewWithT(t)
+		imp, err := aws.Provider{}.ParseImpersonation(sa, fluxauth.WithSTSRegion("us-east-1"),
+			fluxauth.WithSTSEndpoint("https://sts.us-east-1.amazonaws.com"))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(*imp).To(Equal(auth.Impersonation{
+			Annotation:     aws.AssumeRoleAnnotation,
+			ServiceAccount: client.ObjectKey{Namespace: "team-a", Name: "app"},
+			Target:         "arn:aws:iam::123456789012:role/target",
+		}))
+	})
+	t.Run("absent", func(t *testing.T) {
+		g := NewWithT(t)
+		imp, err := aws.Provider{}.ParseImpersonation(serviceAccount(nil))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(imp).To(BeNil())
+	})
+}
+
+var stsSessionName = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+
+func TestRoleSessionName(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("n", 253)
+	for _, tt := range []struct {
+		ns, name, want string
+	}{
+		{"team-a", "app", "team-a.app.fluxcd.io"},
+		{"flux-system", "kustomize.controller", "flux-system.kustomize.controller.fluxcd.io"},
+		{strings.Repeat("a", 63), "app", ""},
+		{"team-a", long, ""},
+	} {
+		got := aws.RoleSessionName(client.ObjectKey{Namespace: tt.ns, Name: tt.name})
+		if !stsSessionName.MatchString(got) {
+			t.Errorf("%s/%s: %q is not a valid STS RoleSessionName", tt.ns, tt.name, got)
+		}
+		if tt.want != "" && got != tt.want {
+			t.Errorf("%s/%s: got %q, want %q", tt.ns, tt.name, got, tt.want)
+		}
+		if tt.want == "" && !strings.HasPrefix(got, (tt.ns + "." + tt.name)[:20]) {
+			t.Errorf("%s/%s: %q lost its readable prefix", tt.ns, tt.name, got)
+		}
+	}
+	// Truncation must not merge two ServiceAccounts into one session name.
+	a := aws.RoleSessionName(client.ObjectKey{Namespace: "team-a", Name: long + "1"})
+	b := aws.RoleSessionName(client.ObjectKey{Namespace: "team-a", Name: long + "2"})
+	if a == b {
+		t.Errorf("long names share session name %q", a)
+	}
+}

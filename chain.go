@@ -1,0 +1,139 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+
+	fluxauth "github.com/fluxcd/pkg/auth"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// SourceKind says where the source credentials of a chain come from.
+type SourceKind string
+
+const (
+	// SourceController is the controller pod's own identity: EKS Pod
+	// Identity, IRSA, GKE workload identity, Azure workload identity.
+	SourceController SourceKind = "controller"
+	// SourceServiceAccount is the object's ServiceAccount: its Kubernetes
+	// token is exchanged at the cloud's STS (object-level workload identity).
+	SourceServiceAccount SourceKind = "service-account"
+)
+
+// Source is the first link of a chain.
+type Source struct {
+	Kind SourceKind
+	// ServiceAccount is set when Kind is SourceServiceAccount.
+	ServiceAccount client.ObjectKey
+	// Identity is the cloud identity the ServiceAccount's annotation names
+	// (e.g. its eks.amazonaws.com/role-arn); empty for the controller and for
+	// GCP direct-access federation.
+	Identity string
+}
+
+func (s Source) String() string {
+	switch {
+	case s.Kind == SourceController:
+		return "the controller identity"
+	case s.Identity == "":
+		return fmt.Sprintf("service account '%s' (direct access)", s.ServiceAccount)
+	default:
+		return fmt.Sprintf("service account '%s' as '%s'", s.ServiceAccount, s.Identity)
+	}
+}
+
+// Chain is the plan for one token: where the source credentials come from
+// and, optionally, which identity they impersonate. Plan builds it without
+// calling any cloud; Token runs it. A Chain is immutable and safe for
+// concurrent use.
+type Chain struct {
+	// Provider is the provider's name, e.g. "aws".
+	Provider string
+	// Lockdown reports whether multi-tenancy lockdown was on.
+	Lockdown bool
+	// DefaultServiceAccountUsed reports whether lockdown substituted the
+	// default ServiceAccount because the object named none.
+	DefaultServiceAccountUsed bool
+	// Source is where the source credentials come from.
+	Source Source
+	// Impersonation is the hop from the source to the target, or nil.
+	Impersonation *Impersonation
+
+	provider       Provider
+	opts           *Options
+	serviceAccount *corev1.ServiceAccount
+}
+
+// Plan reads the ServiceAccount, parses its annotations and applies the
+// lockdown rules, and returns the chain GetAccessToken would follow. It makes
+// no cloud call, so refusals cost nothing and can be shown to a person.
+func Plan(ctx context.Context, provider Provider, opts ...Option) (*Chain, error) {
+	o := newOptions(opts...)
+	c := &Chain{
+		Provider: provider.GetName(),
+		Lockdown: o.Lockdown(),
+		Source:   Source{Kind: SourceController},
+		provider: provider,
+		opts:     o,
+	}
+
+	key := client.ObjectKey{Namespace: o.ServiceAccountNamespace, Name: o.ServiceAccountName}
+	if key.Name == "" && c.Lockdown {
+		key.Name = o.defaultServiceAccount()
+		c.DefaultServiceAccountUsed = true
+	}
+	if key.Namespace == "" || key.Name == "" {
+		return c, nil
+	}
+
+	sa, err := getServiceAccount(ctx, o.Client, key, c.DefaultServiceAccountUsed)
+	if err != nil {
+		return nil, err
+	}
+	c.serviceAccount = sa
+
+	imp, err := provider.ParseImpersonation(*sa, o.FluxOptions()...)
+	if err != nil {
+		return nil, err
+	}
+	useSA := true
+	if imp != nil {
+		if useSA, err = useServiceAccount(imp, *sa, provider.IdentityAnnotation(), c.Lockdown); err != nil {
+			return nil, err
+		}
+		c.Impersonation = imp
+	}
+	if !useSA {
+		return c, nil
+	}
+
+	if !fluxauth.IsObjectLevelWorkloadIdentityEnabled() {
+		return nil, fmt.Errorf("%w: service account '%s' would be the source of the credentials. "+
+			"start the controller with --feature-gates=%s=true",
+			fluxauth.ErrObjectLevelWorkloadIdentityNotEnabled, key, fluxauth.FeatureGateObjectLevelWorkloadIdentity)
+	}
+	identity, err := provider.GetIdentity(*sa)
+	if err != nil {
+		return nil, fmt.Errorf("failed to get provider identity from service account '%s' annotations: %w", key, err)
+	}
+	c.Source = Source{Kind: SourceServiceAccount, ServiceAccount: key, Identity: identity}
+	return c, nil
+}
+
+func getServiceAccount(ctx context.Context, c client.Client, key client.ObjectKey, isDefault bool) (*corev1.ServiceAccount, error) {
+	if c == nil {
+		return nil, fmt.Errorf("failed to get service account '%s': no Kubernetes client. pass auth.WithClient", key)
+	}
+	var sa corev1.ServiceAccount
+	if err := c.Get(ctx, key, &sa); err != nil {
+		if apierrors.IsNotFound(err) && isDefault {
+			return nil, fmt.Errorf("failed to get default service account '%s': %w. "+
+				"create it, or set .spec.serviceAccountName on the object",
+				key, fluxauth.ErrDefaultServiceAccountNotFound)
+		}
+		return nil, fmt.Errorf("failed to get service account '%s': %w", key, err)
+	}
+	return &sa, nil
+}

@@ -1,0 +1,111 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+
+	fluxauth "github.com/fluxcd/pkg/auth"
+	"github.com/fluxcd/pkg/cache"
+	authnv1 "k8s.io/api/authentication/v1"
+)
+
+// GetAccessToken returns a token for the identity the object's
+// ServiceAccount asks for: its own (as upstream), or one impersonated from
+// the controller's or the ServiceAccount's identity. The token is of the
+// upstream type of the provider (*aws.Credentials, *gcp.Token, *azure.Token).
+func GetAccessToken(ctx context.Context, provider Provider, opts ...Option) (fluxauth.Token, error) {
+	c, err := Plan(ctx, provider, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return c.Token(ctx)
+}
+
+// Token runs the chain: source credentials, then the impersonation hop if
+// any, each level cached under its own key when a cache is configured, so
+// many targets reached from one source cost one source exchange.
+func (c *Chain) Token(ctx context.Context) (fluxauth.Token, error) {
+	sourceKey, fetchSource, err := c.source(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.Impersonation == nil {
+		return c.cached(ctx, sourceKey, true, fetchSource)
+	}
+	imp := *c.Impersonation
+	return c.cached(ctx, c.targetKey(sourceKey), true, func(ctx context.Context) (fluxauth.Token, error) {
+		source, err := c.cached(ctx, sourceKey, false, fetchSource)
+		if err != nil {
+			return nil, err
+		}
+		token, err := c.provider.Impersonate(ctx, source, imp, c.opts.FluxOptions()...)
+		if err != nil {
+			return nil, fmt.Errorf("failed to impersonate '%s' from %s: %w", imp.Target, c.Source, err)
+		}
+		return token, nil
+	})
+}
+
+// source returns the cache key and the fetch function of the source
+// credentials.
+func (c *Chain) source(ctx context.Context) (string, func(context.Context) (fluxauth.Token, error), error) {
+	o, p := c.opts, c.provider
+	if c.Source.Kind == SourceController {
+		return c.sourceKey(nil), func(ctx context.Context) (fluxauth.Token, error) {
+			token, err := p.NewControllerToken(ctx, o.FluxOptions()...)
+			if err != nil {
+				return nil, fmt.Errorf("failed to create provider access token for the controller: %w", err)
+			}
+			return token, nil
+		}, nil
+	}
+
+	sa := *c.serviceAccount
+	audiences := o.Audiences
+	if len(audiences) == 0 {
+		var err error
+		if audiences, err = p.GetAudiences(ctx, sa); err != nil {
+			return "", nil, fmt.Errorf("failed to get provider audience: %w", err)
+		}
+	}
+	return c.sourceKey(audiences), func(ctx context.Context) (fluxauth.Token, error) {
+		req := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{Audiences: audiences}}
+		if err := o.Client.SubResource("token").Create(ctx, &sa, req); err != nil {
+			return nil, fmt.Errorf("failed to create kubernetes token for service account '%s': %w",
+				c.Source.ServiceAccount, err)
+		}
+		token, err := p.NewTokenForServiceAccount(ctx, req.Status.Token, sa, o.FluxOptions()...)
+		if err != nil {
+			return nil, fmt.Errorf("failed to create provider access token for service account '%s': %w",
+				c.Source.ServiceAccount, err)
+		}
+		return token, nil
+	}, nil
+}
+
+// cached looks key up in the configured cache, fetching on a miss. Only the
+// lookup the caller asked for (record) counts as the object's hit or miss.
+func (c *Chain) cached(ctx context.Context, key string, record bool,
+	fetch func(context.Context) (fluxauth.Token, error)) (fluxauth.Token, error) {
+
+	o := c.opts
+	var obj cache.InvolvedObject
+	if record {
+		obj = o.InvolvedObject
+	}
+	switch {
+	case o.TokenCache != nil:
+		token, _, err := o.TokenCache.getOrFetch(ctx, key, obj, fetch)
+		return token, err
+	case o.Cache != nil:
+		token, _, err := o.Cache.GetOrSet(ctx, key, func(ctx context.Context) (cache.Token, error) {
+			return fetch(ctx)
+		}, cache.WithInvolvedObject(obj.Kind, obj.Name, obj.Namespace, obj.Operation))
+		if err != nil {
+			return nil, err
+		}
+		return token, nil
+	default:
+		return fetch(ctx)
+	}
+}

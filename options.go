@@ -1,0 +1,121 @@
+package auth
+
+import (
+	"net/url"
+
+	fluxauth "github.com/fluxcd/pkg/auth"
+	"github.com/fluxcd/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Option configures a call to GetAccessToken, GetArtifactRegistryCredentials
+// or GetRESTConfig.
+type Option func(*Options)
+
+// Options is the configuration of one call. Build it with Option values; the
+// zero value asks for the controller's own identity with no cache.
+type Options struct {
+	// Options is the upstream view of the configuration, for reading
+	// (o.STSRegion, o.Client, ...). It is rebuilt by Apply.
+	fluxauth.Options
+
+	// DefaultServiceAccount turns on multi-tenancy lockdown for this call.
+	// Optional. When empty, the process-wide upstream settings
+	// (fluxauth.SetDefaultServiceAccount, SetDefaultKubeConfigServiceAccount)
+	// decide.
+	DefaultServiceAccount string
+
+	// TokenCache caches tokens without blocking. Optional.
+	TokenCache *TokenCache
+
+	fluxOpts []fluxauth.Option
+}
+
+// Apply applies opts in order and rebuilds the upstream view.
+func (o *Options) Apply(opts ...Option) {
+	for _, opt := range opts {
+		opt(o)
+	}
+	o.Options = fluxauth.Options{}
+	o.Options.Apply(o.fluxOpts...)
+}
+
+// FluxOptions returns the options to hand to the upstream providers.
+func (o *Options) FluxOptions() []fluxauth.Option {
+	return o.fluxOpts
+}
+
+func newOptions(opts ...Option) *Options {
+	var o Options
+	o.Apply(opts...)
+	return &o
+}
+
+func withFlux(opts ...fluxauth.Option) Option {
+	return func(o *Options) {
+		o.fluxOpts = append(o.fluxOpts, opts...)
+	}
+}
+
+// WithFluxOptions passes any other upstream option through unchanged.
+func WithFluxOptions(opts ...fluxauth.Option) Option { return withFlux(opts...) }
+
+// WithClient sets the client used to read ServiceAccounts and request their tokens.
+func WithClient(c client.Client) Option { return withFlux(fluxauth.WithClient(c)) }
+
+// WithServiceAccountName names the ServiceAccount of the Flux object.
+func WithServiceAccountName(name string) Option {
+	return withFlux(fluxauth.WithServiceAccountName(name))
+}
+
+// WithServiceAccountNamespace sets the namespace of the Flux object.
+func WithServiceAccountNamespace(ns string) Option {
+	return withFlux(fluxauth.WithServiceAccountNamespace(ns))
+}
+
+// WithAudiences sets the audiences of the ServiceAccount token.
+func WithAudiences(aud ...string) Option { return withFlux(fluxauth.WithAudiences(aud...)) }
+
+// WithScopes sets the scopes of the returned token.
+func WithScopes(scopes ...string) Option { return withFlux(fluxauth.WithScopes(scopes...)) }
+
+// WithSTSRegion sets the AWS region; required for AWS impersonation.
+func WithSTSRegion(region string) Option { return withFlux(fluxauth.WithSTSRegion(region)) }
+
+// WithSTSEndpoint sets the STS endpoint; validated as upstream does.
+func WithSTSEndpoint(endpoint string) Option {
+	return withFlux(fluxauth.WithSTSEndpoint(endpoint))
+}
+
+// WithProxyURL sends every cloud call through an HTTP/S proxy.
+func WithProxyURL(u url.URL) Option { return withFlux(fluxauth.WithProxyURL(u)) }
+
+// WithCAData sets the CA of the cluster for GetRESTConfig.
+func WithCAData(caData string) Option { return withFlux(fluxauth.WithCAData(caData)) }
+
+// WithClusterResource sets the cloud resource name of the cluster for GetRESTConfig.
+func WithClusterResource(r string) Option { return withFlux(fluxauth.WithClusterResource(r)) }
+
+// WithClusterAddress sets the API server address for GetRESTConfig.
+func WithClusterAddress(a string) Option { return withFlux(fluxauth.WithClusterAddress(a)) }
+
+// WithCache uses an upstream cache. Kept so call sites compile by swapping
+// the import; prefer WithTokenCache, which never blocks a hit behind a miss.
+func WithCache(c cache.TokenCache, obj cache.InvolvedObject) Option {
+	return withFlux(fluxauth.WithCache(c, obj))
+}
+
+// WithDefaultServiceAccount turns on multi-tenancy lockdown for this call:
+// an object that names no ServiceAccount uses this one, and the controller's
+// own identity is never used for impersonation.
+func WithDefaultServiceAccount(name string) Option {
+	return func(o *Options) { o.DefaultServiceAccount = name }
+}
+
+// WithTokenCache caches tokens in c and records hits and misses for obj.
+func WithTokenCache(c *TokenCache, obj cache.InvolvedObject) Option {
+	return func(o *Options) {
+		o.TokenCache = c
+		o.fluxOpts = append(o.fluxOpts, func(fo *fluxauth.Options) { fo.InvolvedObject = obj })
+	}
+}
