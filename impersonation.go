@@ -25,15 +25,22 @@ func GetAccessToken(ctx context.Context, provider Provider, opts ...Option) (flu
 // any, each level cached under its own key when a cache is configured, so
 // many targets reached from one source cost one source exchange.
 func (c *Chain) Token(ctx context.Context) (fluxauth.Token, error) {
-	sourceKey, fetchSource, err := c.source(ctx)
+	key, fetch, err := c.resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if c.Impersonation == nil {
-		return c.cached(ctx, sourceKey, true, fetchSource)
+	return c.cached(ctx, key, true, fetch)
+}
+
+// resolve returns the cache key of the chain's token and the function that
+// makes it on a miss.
+func (c *Chain) resolve(ctx context.Context) (string, fetchFunc, error) {
+	sourceKey, fetchSource, err := c.source(ctx)
+	if err != nil || c.Impersonation == nil {
+		return sourceKey, fetchSource, err
 	}
 	imp := *c.Impersonation
-	return c.cached(ctx, c.targetKey(sourceKey), true, func(ctx context.Context) (fluxauth.Token, error) {
+	return c.targetKey(sourceKey), func(ctx context.Context) (fluxauth.Token, error) {
 		source, err := c.cached(ctx, sourceKey, false, fetchSource)
 		if err != nil {
 			return nil, err
@@ -43,12 +50,14 @@ func (c *Chain) Token(ctx context.Context) (fluxauth.Token, error) {
 			return nil, fmt.Errorf("failed to impersonate '%s' from %s: %w", imp.Target, c.Source, err)
 		}
 		return token, nil
-	})
+	}, nil
 }
+
+type fetchFunc = func(context.Context) (fluxauth.Token, error)
 
 // source returns the cache key and the fetch function of the source
 // credentials.
-func (c *Chain) source(ctx context.Context) (string, func(context.Context) (fluxauth.Token, error), error) {
+func (c *Chain) source(ctx context.Context) (string, fetchFunc, error) {
 	o, p := c.opts, c.provider
 	if c.Source.Kind == SourceController {
 		return c.sourceKey(nil), func(ctx context.Context) (fluxauth.Token, error) {
@@ -85,8 +94,7 @@ func (c *Chain) source(ctx context.Context) (string, func(context.Context) (flux
 
 // cached looks key up in the configured cache, fetching on a miss. Only the
 // lookup the caller asked for (record) counts as the object's hit or miss.
-func (c *Chain) cached(ctx context.Context, key string, record bool,
-	fetch func(context.Context) (fluxauth.Token, error)) (fluxauth.Token, error) {
+func (c *Chain) cached(ctx context.Context, key string, record bool, fetch fetchFunc) (fluxauth.Token, error) {
 
 	o := c.opts
 	var obj cache.InvolvedObject

@@ -1,0 +1,57 @@
+// Package auth extends github.com/fluxcd/pkg/auth with impersonation between
+// cloud identities: AWS STS AssumeRole and GCP IAM Credentials
+// generateAccessToken, configured by annotations on the Kubernetes
+// ServiceAccount a Flux object names.
+//
+// Controllers call GetAccessToken, GetArtifactRegistryCredentials or
+// GetRESTConfig in place of the upstream functions, with the same options,
+// and get back the upstream token types (*aws.Credentials, *gcp.Token,
+// *azure.Token of fluxcd/pkg/auth), so everything downstream keeps working.
+//
+// # The chain
+//
+// Plan reads the ServiceAccount, parses its annotations and applies the
+// lockdown rules without calling any cloud. Chain.Token then gets the source
+// credentials the upstream way (the controller's own identity, or the
+// ServiceAccount's token exchanged at the cloud's STS) and, when the
+// ServiceAccount asks for it, impersonates the target identity with them.
+//
+// # Annotations
+//
+// The value of an impersonation annotation is YAML, decoded strictly:
+// unknown fields, wrong types, duplicate fields and an empty value are
+// errors that name the annotation and the ServiceAccount.
+//
+//	aws.auth.fluxcd.io/assume-role: |
+//	  roleARN: arn:aws:iam::222222222222:role/target   # required
+//	  useServiceAccount: true                          # optional
+//
+// useServiceAccount chooses the source: the ServiceAccount's own identity
+// (true) or the controller's (false). Unset, it is true under multi-tenancy
+// lockdown and false otherwise.
+//
+// # Multi-tenancy lockdown
+//
+// Lockdown is on when the call carries WithDefaultServiceAccount or when the
+// process set it the upstream way (fluxauth.SetDefaultServiceAccount or
+// SetDefaultKubeConfigServiceAccount, the controllers'
+// --default-service-account flags). Under lockdown an object that names no
+// ServiceAccount uses the default one, and the controller's identity is never
+// the source of an impersonation: it belongs to no namespace, so it cannot be
+// isolated per tenant. Refusals happen before any cloud call.
+//
+// # Caching
+//
+// WithTokenCache caches source and target tokens under separate keys, so
+// many targets reached from one source cost one source exchange per
+// lifetime. A hit never waits on a network call. WithCache, the upstream
+// cache, keeps working for compatibility.
+//
+// # Required cloud permissions
+//
+// AWS: the target role's trust policy must allow sts:AssumeRole by the
+// source role (the controller's Pod Identity or IRSA role, or the
+// ServiceAccount's eks.amazonaws.com/role-arn), and the source role needs
+// sts:AssumeRole on the target. GCP: the source identity needs
+// roles/iam.serviceAccountTokenCreator on the target service account.
+package auth

@@ -1,0 +1,59 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	fluxauth "github.com/fluxcd/pkg/auth"
+)
+
+// RegistryProvider is a Provider that can log in to container registries.
+type RegistryProvider interface {
+	Provider
+	GetAccessTokenOptionsForArtifactRepository(artifactRepository string) ([]fluxauth.Option, error)
+	ParseArtifactRepository(artifactRepository string) (string, error)
+	NewArtifactRegistryCredentials(ctx context.Context, registryInput string,
+		accessToken fluxauth.Token, opts ...fluxauth.Option) (*fluxauth.ArtifactRegistryCredentials, error)
+}
+
+// GetArtifactRegistryCredentials returns registry credentials (ECR, GAR,
+// ACR) made from the access token GetAccessToken would return, impersonation
+// included. Both are cached when a cache is configured.
+func GetArtifactRegistryCredentials(ctx context.Context, provider RegistryProvider,
+	artifactRepository string, opts ...Option) (*fluxauth.ArtifactRegistryCredentials, error) {
+
+	registryInput, err := provider.ParseArtifactRepository(artifactRepository)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := provider.GetAccessTokenOptionsForArtifactRepository(artifactRepository)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Plan(ctx, provider, append(slices.Clone(opts), WithFluxOptions(extra...))...)
+	if err != nil {
+		return nil, err
+	}
+	tokenKey, fetchToken, err := c.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	key := hashKey(keyField{"accessToken", tokenKey}, keyField{"artifactRepository", registryInput})
+	creds, err := c.cached(ctx, key, true, func(ctx context.Context) (fluxauth.Token, error) {
+		token, err := c.cached(ctx, tokenKey, false, fetchToken)
+		if err != nil {
+			return nil, fmt.Errorf("failed to get access token for artifact registry: %w", err)
+		}
+		creds, err := provider.NewArtifactRegistryCredentials(ctx, registryInput, token, c.opts.FluxOptions()...)
+		if err != nil {
+			return nil, fmt.Errorf("failed to create artifact registry credentials: %w", err)
+		}
+		return creds, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return creds.(*fluxauth.ArtifactRegistryCredentials), nil
+}

@@ -1,0 +1,66 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	fluxauth "github.com/fluxcd/pkg/auth"
+)
+
+// RESTConfigProvider is a Provider that can make Kubernetes REST configs for
+// managed clusters (EKS, GKE, AKS).
+type RESTConfigProvider interface {
+	Provider
+	GetAccessTokenOptionsForCluster(opts ...fluxauth.Option) ([][]fluxauth.Option, error)
+	NewRESTConfig(ctx context.Context, accessTokens []fluxauth.Token, opts ...fluxauth.Option) (*fluxauth.RESTConfig, error)
+}
+
+// GetRESTConfig returns a REST config for the cluster named by
+// WithClusterResource, authenticated with the access tokens GetAccessToken
+// would return, impersonation included.
+func GetRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Option) (*fluxauth.RESTConfig, error) {
+	o := newOptions(opts...)
+	perToken, err := provider.GetAccessTokenOptionsForCluster(o.FluxOptions()...)
+	if err != nil {
+		return nil, err
+	}
+
+	var first *Chain
+	keys := []keyField{{"cluster", o.ClusterResource}, {"address", o.ClusterAddress}}
+	fetches := make([]func(context.Context) (fluxauth.Token, error), len(perToken))
+	for i, extra := range perToken {
+		c, err := Plan(ctx, provider, append(slices.Clone(opts), WithFluxOptions(extra...))...)
+		if err != nil {
+			return nil, err
+		}
+		if first == nil {
+			first = c
+		}
+		key, fetch, err := c.resolve(ctx)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, keyField{fmt.Sprintf("accessToken%d", i), key})
+		fetches[i] = func(ctx context.Context) (fluxauth.Token, error) { return c.cached(ctx, key, false, fetch) }
+	}
+	if first == nil {
+		return nil, fmt.Errorf("provider %s needs no access token for a cluster", provider.GetName())
+	}
+
+	conf, err := first.cached(ctx, hashKey(keys...), true, func(ctx context.Context) (fluxauth.Token, error) {
+		tokens := make([]fluxauth.Token, len(fetches))
+		for i, fetch := range fetches {
+			token, err := fetch(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("failed to get access token for cluster: %w", err)
+			}
+			tokens[i] = token
+		}
+		return provider.NewRESTConfig(ctx, tokens, o.FluxOptions()...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return conf.(*fluxauth.RESTConfig), nil
+}
