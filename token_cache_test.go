@@ -1,0 +1,753 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	fluxauth "github.com/fluxcd/pkg/auth"
+	"github.com/fluxcd/pkg/cache"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// cacheTestT0 is on a whole second, so the wall-clock deadline (truncated to
+// the second, as upstream) equals the monotonic one unless a test says not.
+var cacheTestT0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+var errCacheTestFetch = errors.New("sts unavailable")
+
+type cacheTestToken struct {
+	id string
+	d  time.Duration
+}
+
+func (t *cacheTestToken) GetDuration() time.Duration { return t.d }
+
+func tokenID(t fluxauth.Token) string {
+	if t == nil {
+		return ""
+	}
+	return t.(*cacheTestToken).id
+}
+
+// cacheTestClock is the injected clock: time moves only when a test says so.
+type cacheTestClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newCacheTestClock() *cacheTestClock { return &cacheTestClock{now: cacheTestT0} }
+
+func (c *cacheTestClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *cacheTestClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// fetchToken returns a fetch that counts its calls and returns token id.
+func fetchToken(calls *atomic.Int32, id string, d time.Duration) func(context.Context) (fluxauth.Token, error) {
+	return func(context.Context) (fluxauth.Token, error) {
+		calls.Add(1)
+		return &cacheTestToken{id: id, d: d}, nil
+	}
+}
+
+func fetchError(calls *atomic.Int32) func(context.Context) (fluxauth.Token, error) {
+	return func(context.Context) (fluxauth.Token, error) {
+		calls.Add(1)
+		return nil, errCacheTestFetch
+	}
+}
+
+type cacheTestResult struct {
+	token fluxauth.Token
+	hit   bool
+	err   error
+}
+
+func TestNewTokenCache_Errors(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name     string
+		capacity int
+		opts     []TokenCacheOption
+		wantErr  string
+	}{
+		{name: "zero capacity", capacity: 0, wantErr: "invalid token cache capacity '0': must be greater than zero"},
+		{name: "negative capacity", capacity: -1, wantErr: "invalid token cache capacity '-1': must be greater than zero"},
+		{name: "zero max duration", capacity: 1, opts: []TokenCacheOption{WithMaxDuration(0)},
+			wantErr: "invalid token cache max duration '0s': must be greater than zero"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			c, err := NewTokenCache(tt.capacity, tt.opts...)
+			g.Expect(err).To(MatchError(tt.wantErr))
+			g.Expect(c).To(BeNil())
+		})
+	}
+}
+
+func TestNewTokenCache_MetricsConflict(t *testing.T) {
+	t.Parallel()
+
+	t.Run("two caches with one prefix", func(t *testing.T) {
+		t.Parallel()
+		g := NewWithT(t)
+		reg := prometheus.NewPedanticRegistry()
+		_, err := NewTokenCache(1, WithMetricsRegisterer(reg), WithMetricsPrefix("gotk_"))
+		g.Expect(err).NotTo(HaveOccurred())
+
+		_, err = NewTokenCache(1, WithMetricsRegisterer(reg), WithMetricsPrefix("gotk_"))
+		g.Expect(err).To(MatchError(HavePrefix("failed to register token cache metrics with prefix 'gotk_': ")))
+		var are prometheus.AlreadyRegisteredError
+		g.Expect(errors.As(err, &are)).To(BeTrue())
+
+		_, err = NewTokenCache(1, WithMetricsRegisterer(reg), WithMetricsPrefix("other_"))
+		g.Expect(err).NotTo(HaveOccurred())
+	})
+
+	t.Run("a failed registration registers nothing", func(t *testing.T) {
+		t.Parallel()
+		g := NewWithT(t)
+		reg := prometheus.NewPedanticRegistry()
+		// Registered after several of ours, so those must be rolled back.
+		squatter := prometheus.NewGauge(prometheus.GaugeOpts{Name: "gotk_cache_evictions_total", Help: "x"})
+		g.Expect(reg.Register(squatter)).To(Succeed())
+
+		_, err := NewTokenCache(1, WithMetricsRegisterer(reg), WithMetricsPrefix("gotk_"))
+		g.Expect(err).To(MatchError(HavePrefix("failed to register token cache metrics with prefix 'gotk_': ")))
+
+		// Identical collectors register only if ours are gone.
+		g.Expect(reg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gotk_cache_events_total",
+			Help: "Total number of cache retrieval events for a Gitops Toolkit resource reconciliation.",
+		}, []string{"event_type", "kind", "name", "namespace", "operation"}))).To(Succeed())
+		g.Expect(reg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gotk_cache_requests_total",
+			Help: "Total number of cache requests partioned by success or failure.",
+		}, []string{"status"}))).To(Succeed())
+		g.Expect(reg.Register(prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gotk_cached_items",
+			Help: "Total number of items in the cache.",
+		}))).To(Succeed())
+	})
+}
+
+func TestTokenCache_HitAfterMiss(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ctx := context.Background()
+	c, err := NewTokenCache(1, WithClock(newCacheTestClock().Now))
+	g.Expect(err).NotTo(HaveOccurred())
+	var calls atomic.Int32
+
+	tok, hit, err := c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetchToken(&calls, "a", time.Hour))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(hit).To(BeFalse())
+	g.Expect(tokenID(tok)).To(Equal("a"))
+
+	tok, hit, err = c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetchToken(&calls, "b", time.Hour))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(hit).To(BeTrue())
+	g.Expect(tokenID(tok)).To(Equal("a"))
+	g.Expect(calls.Load()).To(Equal(int32(1)))
+	g.Expect(c.Len()).To(Equal(1))
+}
+
+func TestTokenCache_NilTokenIsAnError(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	c, err := NewTokenCache(1)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	_, _, err = c.getOrFetch(context.Background(), "k", cache.InvolvedObject{},
+		func(context.Context) (fluxauth.Token, error) { return nil, nil })
+	g.Expect(err).To(MatchError(errNoTokenFetched))
+	g.Expect(c.Len()).To(Equal(0))
+}
+
+// Upstream holds its cache-wide lock across the fetch, so this hit would wait
+// for the slow key.
+func TestTokenCache_HitDoesNotWaitForUnrelatedFetch(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ctx := context.Background()
+	c, err := NewTokenCache(10)
+	g.Expect(err).NotTo(HaveOccurred())
+	var calls atomic.Int32
+	_, _, err = c.getOrFetch(ctx, "warm", cache.InvolvedObject{}, fetchToken(&calls, "w", time.Hour))
+	g.Expect(err).NotTo(HaveOccurred())
+
+	started, release := make(chan struct{}), make(chan struct{})
+	slow := make(chan cacheTestResult)
+	go func() {
+		tok, hit, err := c.getOrFetch(ctx, "slow", cache.InvolvedObject{}, func(context.Context) (fluxauth.Token, error) {
+			close(started)
+			<-release
+			return &cacheTestToken{id: "s", d: time.Hour}, nil
+		})
+		slow <- cacheTestResult{tok, hit, err}
+	}()
+	<-started
+
+	// Both return while the slow fetch is still blocked on release.
+	tok, hit, err := c.getOrFetch(ctx, "warm", cache.InvolvedObject{}, fetchError(&calls))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(hit).To(BeTrue())
+	g.Expect(tokenID(tok)).To(Equal("w"))
+	tok, _, err = c.getOrFetch(ctx, "other", cache.InvolvedObject{}, fetchToken(&calls, "o", time.Hour))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(tokenID(tok)).To(Equal("o"))
+
+	close(release)
+	r := <-slow
+	g.Expect(r.err).NotTo(HaveOccurred())
+	g.Expect(tokenID(r.token)).To(Equal("s"))
+}
+
+func TestTokenCache_DistinctKeysFetchInParallel(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	const n = 40
+	c, err := NewTokenCache(n, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+	g.Expect(err).NotTo(HaveOccurred())
+
+	var inFetch atomic.Int32
+	started, release := make(chan struct{}), make(chan struct{})
+	results := make(chan cacheTestResult, n)
+	for i := range n {
+		go func() {
+			tok, hit, err := c.getOrFetch(context.Background(), fmt.Sprint(i), cache.InvolvedObject{},
+				func(context.Context) (fluxauth.Token, error) {
+					inFetch.Add(1)
+					started <- struct{}{}
+					<-release
+					return &cacheTestToken{id: fmt.Sprint(i), d: time.Hour}, nil
+				})
+			results <- cacheTestResult{tok, hit, err}
+		}()
+	}
+	// A cache that serialised misses would never get past the first of these.
+	for range n {
+		<-started
+	}
+	g.Expect(inFetch.Load()).To(Equal(int32(n)))
+	g.Expect(testutil.ToFloat64(c.metrics.inflight)).To(Equal(float64(n)))
+
+	close(release)
+	for range n {
+		r := <-results
+		g.Expect(r.err).NotTo(HaveOccurred())
+		g.Expect(r.hit).To(BeFalse())
+	}
+	g.Expect(c.Len()).To(Equal(n))
+	g.Expect(testutil.ToFloat64(c.metrics.inflight)).To(BeZero())
+}
+
+func TestTokenCache_ConcurrentMissesShareOneFetch(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		g := NewWithT(t)
+		c, err := NewTokenCache(1)
+		g.Expect(err).NotTo(HaveOccurred())
+
+		var calls atomic.Int32
+		release := make(chan struct{})
+		fetch := func(context.Context) (fluxauth.Token, error) {
+			calls.Add(1)
+			<-release
+			return &cacheTestToken{id: "shared", d: time.Hour}, nil
+		}
+		get := func(ctx context.Context, out chan<- cacheTestResult) {
+			tok, hit, err := c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetch)
+			out <- cacheTestResult{tok, hit, err}
+		}
+
+		// The caller that starts the flight is the one that gives up: the
+		// fetch must survive it.
+		quitter, cancel := context.WithCancel(context.Background())
+		quitterResult := make(chan cacheTestResult, 1)
+		go get(quitter, quitterResult)
+		synctest.Wait()
+
+		const others = 49
+		results := make(chan cacheTestResult, others)
+		for range others {
+			go get(context.Background(), results)
+		}
+		synctest.Wait() // all 50 are waiting on the one fetch
+		g.Expect(calls.Load()).To(Equal(int32(1)))
+
+		cancel()
+		r := <-quitterResult
+		g.Expect(r.err).To(MatchError(context.Canceled))
+		g.Expect(r.token).To(BeNil())
+
+		close(release)
+		for range others {
+			r := <-results
+			g.Expect(r.err).NotTo(HaveOccurred())
+			g.Expect(tokenID(r.token)).To(Equal("shared"))
+		}
+		g.Expect(calls.Load()).To(Equal(int32(1)))
+	})
+}
+
+func TestTokenCache_FetchContextIsDetachedAndBounded(t *testing.T) {
+	t.Parallel()
+
+	type ctxKey struct{}
+	t.Run("outlives the caller and keeps its values", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			g := NewWithT(t)
+			c, err := NewTokenCache(1)
+			g.Expect(err).NotTo(HaveOccurred())
+
+			start := time.Now()
+			fetchCtx := make(chan context.Context, 1)
+			release := make(chan struct{})
+			ctx, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
+			errs := make(chan error, 1)
+			go func() {
+				_, _, err := c.getOrFetch(ctx, "k", cache.InvolvedObject{}, func(ctx context.Context) (fluxauth.Token, error) {
+					fetchCtx <- ctx
+					<-release
+					return &cacheTestToken{id: "a", d: time.Hour}, nil
+				})
+				errs <- err
+			}()
+			synctest.Wait()
+			cancel()
+			g.Expect(<-errs).To(MatchError(context.Canceled))
+
+			fctx := <-fetchCtx
+			g.Expect(fctx.Err()).NotTo(HaveOccurred())
+			g.Expect(fctx.Value(ctxKey{})).To(Equal("v"))
+			deadline, ok := fctx.Deadline()
+			g.Expect(ok).To(BeTrue())
+			g.Expect(deadline).To(Equal(start.Add(defaultTokenFetchTimeout)))
+
+			// The abandoned fetch still fills the cache.
+			close(release)
+			synctest.Wait()
+			tok, hit, err := c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, fetchError(new(atomic.Int32)))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(hit).To(BeTrue())
+			g.Expect(tokenID(tok)).To(Equal("a"))
+		})
+	})
+
+	t.Run("times out", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			g := NewWithT(t)
+			c, err := NewTokenCache(1)
+			g.Expect(err).NotTo(HaveOccurred())
+			c.fetchTimeout = 5 * time.Second
+
+			start := time.Now()
+			_, _, err = c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, func(ctx context.Context) (fluxauth.Token, error) {
+				<-ctx.Done() // a provider that never answers
+				return nil, ctx.Err()
+			})
+			g.Expect(err).To(MatchError(context.DeadlineExceeded))
+			g.Expect(time.Since(start)).To(Equal(5 * time.Second))
+			g.Expect(c.Len()).To(Equal(0))
+		})
+	})
+}
+
+func TestTokenCache_Expiry(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name      string
+		opts      []TokenCacheOption
+		fetchedAt time.Duration // after cacheTestT0
+		lifetime  time.Duration
+		at        time.Duration // after cacheTestT0
+		wantFresh bool
+	}{
+		{name: "fresh when just fetched", lifetime: 100 * time.Second, wantFresh: true},
+		{name: "fresh 1ns before 80% of lifetime", lifetime: 100 * time.Second, at: 80*time.Second - 1, wantFresh: true},
+		{name: "stale at 80% of lifetime", lifetime: 100 * time.Second, at: 80 * time.Second},
+		{name: "long token fresh 1ns before the 1h cap", lifetime: 10 * time.Hour, at: time.Hour - 1, wantFresh: true},
+		{name: "long token stale at the 1h cap", lifetime: 10 * time.Hour, at: time.Hour},
+		{name: "max duration above 1h is capped at 1h", opts: []TokenCacheOption{WithMaxDuration(2 * time.Hour)},
+			lifetime: 10 * time.Hour, at: time.Hour},
+		{name: "shorter max duration, 1ns before", opts: []TokenCacheOption{WithMaxDuration(10 * time.Minute)},
+			lifetime: time.Hour, at: 10*time.Minute - 1, wantFresh: true},
+		{name: "shorter max duration, at", opts: []TokenCacheOption{WithMaxDuration(10 * time.Minute)},
+			lifetime: time.Hour, at: 10 * time.Minute},
+		// Fetched at +0.5s, the monotonic deadline is +8.5s, but the wall
+		// clock deadline is truncated to +8s as upstream.
+		{name: "wall clock: fresh 1ns before the truncated second", fetchedAt: 500 * time.Millisecond,
+			lifetime: 10 * time.Second, at: 8*time.Second - 1, wantFresh: true},
+		{name: "wall clock: stale at the truncated second though the monotonic deadline is ahead",
+			fetchedAt: 500 * time.Millisecond, lifetime: 10 * time.Second, at: 8 * time.Second},
+		{name: "long past the deadline", lifetime: 100 * time.Second, at: 24 * time.Hour},
+		{name: "zero lifetime is never fresh", lifetime: 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				g := NewWithT(t)
+				clock := newCacheTestClock()
+				c, err := NewTokenCache(1, append(tt.opts, WithClock(clock.Now))...)
+				g.Expect(err).NotTo(HaveOccurred())
+				var calls atomic.Int32
+				ctx := context.Background()
+
+				clock.Set(cacheTestT0.Add(tt.fetchedAt))
+				_, _, err = c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetchToken(&calls, "old", tt.lifetime))
+				g.Expect(err).NotTo(HaveOccurred())
+
+				clock.Set(cacheTestT0.Add(tt.at))
+				tok, hit, err := c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetchToken(&calls, "new", time.Hour))
+				g.Expect(err).NotTo(HaveOccurred())
+				if tt.wantFresh {
+					g.Expect(hit).To(BeTrue())
+					g.Expect(tokenID(tok)).To(Equal("old"))
+				} else {
+					g.Expect(hit).To(BeFalse())
+					g.Expect(tokenID(tok)).To(Equal("new"))
+				}
+				synctest.Wait() // for any refresh ahead
+			})
+		})
+	}
+}
+
+// With a 100s token: fresh until 80s, refreshed in the background from 72s
+// (90% of the fresh window), really expired at 100s.
+const cacheTestLifetime = 100 * time.Second
+
+func TestTokenCache_RefreshAhead(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		g := NewWithT(t)
+		clock := newCacheTestClock()
+		reg := prometheus.NewPedanticRegistry()
+		c, err := NewTokenCache(1, WithClock(clock.Now), WithMetricsRegisterer(reg))
+		g.Expect(err).NotTo(HaveOccurred())
+		ctx := context.Background()
+		var calls atomic.Int32
+		_, _, err = c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetchToken(&calls, "old", cacheTestLifetime))
+		g.Expect(err).NotTo(HaveOccurred())
+
+		release := make(chan struct{})
+		refresh := func(context.Context) (fluxauth.Token, error) {
+			calls.Add(1)
+			<-release
+			return &cacheTestToken{id: "new", d: cacheTestLifetime}, nil
+		}
+		get := func(at time.Duration) (string, bool) {
+			clock.Set(cacheTestT0.Add(at))
+			tok, hit, err := c.getOrFetch(ctx, "k", cache.InvolvedObject{}, refresh)
+			g.Expect(err).NotTo(HaveOccurred())
+			synctest.Wait()
+			return tokenID(tok), hit
+		}
+
+		id, hit := get(72*time.Second - 1)
+		g.Expect(id).To(Equal("old"))
+		g.Expect(hit).To(BeTrue())
+		g.Expect(calls.Load()).To(Equal(int32(1)), "no refresh before 90% of the fresh window")
+
+		// The refresh is blocked, yet hits keep returning the old token,
+		// and start no second refresh.
+		for _, at := range []time.Duration{72 * time.Second, 75 * time.Second, 80*time.Second - 1} {
+			id, hit := get(at)
+			g.Expect(id).To(Equal("old"))
+			g.Expect(hit).To(BeTrue())
+		}
+		g.Expect(calls.Load()).To(Equal(int32(2)))
+		g.Expect(testutil.ToFloat64(c.metrics.inflight)).To(Equal(1.0))
+
+		close(release)
+		synctest.Wait()
+		id, hit = get(80 * time.Second)
+		g.Expect(id).To(Equal("new"))
+		g.Expect(hit).To(BeTrue())
+		g.Expect(calls.Load()).To(Equal(int32(2)))
+		g.Expect(testutil.ToFloat64(c.metrics.refreshesSuccess)).To(Equal(1.0))
+		g.Expect(testutil.ToFloat64(c.metrics.items)).To(Equal(1.0))
+	})
+}
+
+func TestTokenCache_RefreshFailure(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		g := NewWithT(t)
+		clock := newCacheTestClock()
+		var mu sync.Mutex
+		var reported []string
+		c, err := NewTokenCache(1, WithClock(clock.Now), WithMetricsRegisterer(prometheus.NewPedanticRegistry()),
+			WithRefreshFailureHandler(func(key string, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				reported = append(reported, key+": "+err.Error())
+			}))
+		g.Expect(err).NotTo(HaveOccurred())
+		ctx := context.Background()
+		var calls atomic.Int32
+		_, _, err = c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetchToken(&calls, "old", cacheTestLifetime))
+		g.Expect(err).NotTo(HaveOccurred())
+
+		get := func(at time.Duration, fetch func(context.Context) (fluxauth.Token, error)) cacheTestResult {
+			clock.Set(cacheTestT0.Add(at))
+			tok, hit, err := c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetch)
+			synctest.Wait()
+			return cacheTestResult{tok, hit, err}
+		}
+		served := func(id string) types.GomegaMatcher {
+			return SatisfyAll(
+				WithTransform(func(r cacheTestResult) error { return r.err }, Succeed()),
+				WithTransform(func(r cacheTestResult) string { return tokenID(r.token) }, Equal(id)),
+				WithTransform(func(r cacheTestResult) bool { return r.hit }, BeTrue()))
+		}
+
+		// A failed background refresh is reported, and not retried while
+		// the token is fresh.
+		g.Expect(get(72*time.Second, fetchError(&calls))).To(served("old"))
+		g.Expect(get(79*time.Second, fetchError(&calls))).To(served("old"))
+		g.Expect(calls.Load()).To(Equal(int32(2)))
+		g.Expect(reported).To(Equal([]string{"k: sts unavailable"}))
+
+		// Stale but still valid: the caller fetches, fails, and is served the
+		// old token; errors are not cached, so each caller tries again.
+		g.Expect(get(80*time.Second, fetchError(&calls))).To(served("old"))
+		g.Expect(get(100*time.Second-1, fetchError(&calls))).To(served("old"))
+		g.Expect(calls.Load()).To(Equal(int32(4)))
+		g.Expect(reported).To(HaveLen(3))
+
+		// Expired: the error reaches the caller.
+		r := get(100*time.Second, fetchError(&calls))
+		g.Expect(r.err).To(MatchError(errCacheTestFetch))
+		g.Expect(r.token).To(BeNil())
+		g.Expect(r.hit).To(BeFalse())
+		g.Expect(reported).To(HaveLen(3))
+
+		r = get(100*time.Second, fetchToken(&calls, "new", cacheTestLifetime))
+		g.Expect(r.err).NotTo(HaveOccurred())
+		g.Expect(tokenID(r.token)).To(Equal("new"))
+		g.Expect(r.hit).To(BeFalse())
+
+		g.Expect(calls.Load()).To(Equal(int32(6)))
+		g.Expect(testutil.ToFloat64(c.metrics.fetchErrors)).To(Equal(4.0))
+		g.Expect(testutil.ToFloat64(c.metrics.refreshesFailures)).To(Equal(4.0))
+		g.Expect(testutil.ToFloat64(c.metrics.refreshesSuccess)).To(Equal(1.0))
+	})
+}
+
+func TestTokenCache_MissErrorIsNotCached(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	c, err := NewTokenCache(1, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+	g.Expect(err).NotTo(HaveOccurred())
+	var calls atomic.Int32
+
+	_, _, err = c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, fetchError(&calls))
+	g.Expect(err).To(MatchError(errCacheTestFetch))
+	tok, hit, err := c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, fetchToken(&calls, "a", time.Hour))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(hit).To(BeFalse())
+	g.Expect(tokenID(tok)).To(Equal("a"))
+	g.Expect(calls.Load()).To(Equal(int32(2)))
+	g.Expect(testutil.ToFloat64(c.metrics.fetchErrors)).To(Equal(1.0))
+	g.Expect(testutil.ToFloat64(c.metrics.refreshesFailures)).To(BeZero(), "a failed miss is not a refresh")
+}
+
+func TestTokenCache_LRU(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	clock := newCacheTestClock()
+	c, err := NewTokenCache(3, WithClock(clock.Now), WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+	g.Expect(err).NotTo(HaveOccurred())
+	calls := map[string]*atomic.Int32{}
+	get := func(key string) bool {
+		if calls[key] == nil {
+			calls[key] = new(atomic.Int32)
+		}
+		_, hit, err := c.getOrFetch(context.Background(), key, cache.InvolvedObject{}, fetchToken(calls[key], key, cacheTestLifetime))
+		g.Expect(err).NotTo(HaveOccurred())
+		return hit
+	}
+
+	for _, k := range []string{"a", "b", "c"} {
+		g.Expect(get(k)).To(BeFalse())
+	}
+	g.Expect(get("a")).To(BeTrue())  // use order now b, c, a
+	g.Expect(get("d")).To(BeFalse()) // evicts b
+	g.Expect(c.Len()).To(Equal(3))
+	g.Expect(get("c")).To(BeTrue())
+	g.Expect(get("a")).To(BeTrue())
+	g.Expect(get("d")).To(BeTrue())
+	g.Expect(get("b")).To(BeFalse()) // evicts c
+	g.Expect(get("c")).To(BeFalse()) // evicts a
+	g.Expect(calls["a"].Load()).To(Equal(int32(1)))
+	g.Expect(calls["b"].Load()).To(Equal(int32(2)))
+
+	// Replacing a stale entry in a full cache evicts nothing.
+	clock.Set(cacheTestT0.Add(cacheTestLifetime))
+	g.Expect(get("d")).To(BeFalse())
+	g.Expect(get("b")).To(BeFalse())
+	g.Expect(get("c")).To(BeFalse())
+	g.Expect(c.Len()).To(Equal(3))
+	g.Expect(testutil.ToFloat64(c.metrics.evictions)).To(Equal(3.0))
+	g.Expect(testutil.ToFloat64(c.metrics.items)).To(Equal(3.0))
+}
+
+func TestTokenCache_Metrics(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	reg := prometheus.NewPedanticRegistry()
+	c, err := NewTokenCache(1, WithMetricsRegisterer(reg), WithMetricsPrefix("gotk_"))
+	g.Expect(err).NotTo(HaveOccurred())
+	ctx := context.Background()
+	var calls atomic.Int32
+	obj := cache.InvolvedObject{Kind: "OCIRepository", Name: "podinfo", Namespace: "apps", Operation: cache.OperationReconcile}
+
+	_, _, err = c.getOrFetch(ctx, "k", obj, fetchToken(&calls, "a", time.Hour))
+	g.Expect(err).NotTo(HaveOccurred())
+	_, _, err = c.getOrFetch(ctx, "k", obj, fetchToken(&calls, "a", time.Hour))
+	g.Expect(err).NotTo(HaveOccurred())
+	_, _, err = c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetchToken(&calls, "a", time.Hour)) // not per object
+	g.Expect(err).NotTo(HaveOccurred())
+	_, _, err = c.getOrFetch(ctx, "k2", cache.InvolvedObject{}, fetchError(&calls)) // evicts nothing: fails
+	g.Expect(err).To(HaveOccurred())
+
+	g.Expect(testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP gotk_cache_events_total Total number of cache retrieval events for a Gitops Toolkit resource reconciliation.
+# TYPE gotk_cache_events_total counter
+gotk_cache_events_total{event_type="cache_hit",kind="OCIRepository",name="podinfo",namespace="apps",operation="reconcile"} 1
+gotk_cache_events_total{event_type="cache_miss",kind="OCIRepository",name="podinfo",namespace="apps",operation="reconcile"} 1
+# HELP gotk_cache_requests_total Total number of cache requests partioned by success or failure.
+# TYPE gotk_cache_requests_total counter
+gotk_cache_requests_total{status="failure"} 1
+gotk_cache_requests_total{status="success"} 3
+# HELP gotk_cached_items Total number of items in the cache.
+# TYPE gotk_cached_items gauge
+gotk_cached_items 1
+# HELP gotk_cache_evictions_total Total number of cache evictions.
+# TYPE gotk_cache_evictions_total counter
+gotk_cache_evictions_total 0
+# HELP gotk_token_cache_fetch_errors_total Total number of failed token fetches, including failed refreshes hidden from callers.
+# TYPE gotk_token_cache_fetch_errors_total counter
+gotk_token_cache_fetch_errors_total 1
+# HELP gotk_token_cache_inflight_fetches Number of token fetches in progress.
+# TYPE gotk_token_cache_inflight_fetches gauge
+gotk_token_cache_inflight_fetches 0
+# HELP gotk_token_cache_refreshes_total Total number of fetches that replace a cached token, partitioned by result.
+# TYPE gotk_token_cache_refreshes_total counter
+gotk_token_cache_refreshes_total{result="failure"} 0
+gotk_token_cache_refreshes_total{result="success"} 0
+`))).To(Succeed())
+
+	c.DeleteEventsForObject(obj.Kind, obj.Name, obj.Namespace, obj.Operation)
+	g.Expect(testutil.CollectAndCount(c.metrics.events)).To(BeZero())
+}
+
+func TestTokenCache_DeleteEventsForObjectWithoutMetrics(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	c, err := NewTokenCache(1)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(func() { c.DeleteEventsForObject("k", "n", "ns", "op") }).NotTo(Panic())
+	var nilCache *TokenCache
+	g.Expect(func() { nilCache.DeleteEventsForObject("k", "n", "ns", "op") }).NotTo(Panic())
+}
+
+// The hit benchmarks compare with upstream's cache.TokenCache, which takes a
+// cache-wide exclusive lock on every hit.
+func BenchmarkTokenCacheHit(b *testing.B) {
+	tok := &cacheTestToken{id: "a", d: time.Hour}
+	fetch := func(context.Context) (fluxauth.Token, error) { return tok, nil }
+	obj := cache.InvolvedObject{Kind: "OCIRepository", Name: "podinfo", Namespace: "apps", Operation: "reconcile"}
+	ctx := context.Background()
+
+	b.Run("ours", func(b *testing.B) {
+		c, _ := NewTokenCache(1)
+		_, _, _ = c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetch)
+		for b.Loop() {
+			_, _, _ = c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetch)
+		}
+	})
+	b.Run("ours with metrics", func(b *testing.B) {
+		c, _ := NewTokenCache(1, WithMetricsRegisterer(prometheus.NewRegistry()))
+		_, _, _ = c.getOrFetch(ctx, "k", obj, fetch)
+		for b.Loop() {
+			_, _, _ = c.getOrFetch(ctx, "k", obj, fetch)
+		}
+	})
+	b.Run("upstream", func(b *testing.B) {
+		c, _ := cache.NewTokenCache(1)
+		upFetch := func(context.Context) (cache.Token, error) { return tok, nil }
+		_, _, _ = c.GetOrSet(ctx, "k", upFetch)
+		for b.Loop() {
+			_, _, _ = c.GetOrSet(ctx, "k", upFetch)
+		}
+	})
+}
+
+func BenchmarkTokenCacheHitParallel(b *testing.B) {
+	const keys = 1024
+	tok := &cacheTestToken{id: "a", d: time.Hour}
+	fetch := func(context.Context) (fluxauth.Token, error) { return tok, nil }
+	ctx := context.Background()
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = fmt.Sprintf("key-%d", i)
+	}
+
+	b.Run("ours", func(b *testing.B) {
+		c, _ := NewTokenCache(keys)
+		for _, k := range names {
+			_, _, _ = c.getOrFetch(ctx, k, cache.InvolvedObject{}, fetch)
+		}
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				_, _, _ = c.getOrFetch(ctx, names[i%keys], cache.InvolvedObject{}, fetch)
+			}
+		})
+	})
+	b.Run("ours one hot key", func(b *testing.B) {
+		c, _ := NewTokenCache(1)
+		_, _, _ = c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetch)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_, _, _ = c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetch)
+			}
+		})
+	})
+	b.Run("upstream", func(b *testing.B) {
+		c, _ := cache.NewTokenCache(keys)
+		upFetch := func(context.Context) (cache.Token, error) { return tok, nil }
+		for _, k := range names {
+			_, _, _ = c.GetOrSet(ctx, k, upFetch)
+		}
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				_, _, _ = c.GetOrSet(ctx, names[i%keys], upFetch)
+			}
+		})
+	})
+}
