@@ -6,15 +6,15 @@ import (
 	"encoding/json"
 )
 
-// keyField is one named input of a cache key. Keys are the SHA-256 of the
+// KeyInput is one named input of a cache key. Keys are the SHA-256 of the
 // JSON encoding of their fields, so list values keep their boundaries
 // (["a,b"] and ["a","b"] differ) and no value can imitate another field.
-type keyField struct {
+type KeyInput struct {
 	Name  string `json:"n"`
 	Value any    `json:"v"`
 }
 
-func hashKey(fields ...keyField) string {
+func hashKey(fields ...KeyInput) string {
 	b, err := json.Marshal(fields)
 	if err != nil {
 		// Values are strings, bools and string slices: they always encode.
@@ -24,52 +24,61 @@ func hashKey(fields ...keyField) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// keyInputs returns every input of the chain's token cache key, in order,
-// for people debugging which objects share a token. audiences are the
-// ServiceAccount token audiences, nil for a controller source.
-func (c *Chain) keyInputs(audiences []string) []keyField {
+// SourceKeyInputs returns every input of the cache key of the chain's source
+// credentials, in order, for people debugging which objects share a token.
+// audiences are the ServiceAccount token audiences (ignored for a
+// controller source).
+func (c *Chain) SourceKeyInputs(audiences []string) []KeyInput {
 	o := c.opts
-	fields := []keyField{
+	fields := []KeyInput{
 		{"provider", c.Provider},
 		{"source", string(c.Source.Kind)},
 	}
 	if c.Source.Kind == SourceServiceAccount {
 		fields = append(fields,
-			keyField{"serviceAccountNamespace", c.Source.ServiceAccount.Namespace},
-			keyField{"serviceAccountName", c.Source.ServiceAccount.Name},
-			keyField{"providerIdentity", c.Source.Identity},
-			keyField{"audiences", audiences},
+			KeyInput{"serviceAccountNamespace", c.Source.ServiceAccount.Namespace},
+			KeyInput{"serviceAccountName", c.Source.ServiceAccount.Name},
+			KeyInput{"providerIdentity", c.Source.Identity},
+			KeyInput{"audiences", audiences},
 		)
 	} else {
-		fields = append(fields, keyField{"audiences", o.Audiences})
+		fields = append(fields, KeyInput{"audiences", o.Audiences})
 	}
 	proxy := ""
 	if o.ProxyURL != nil {
 		proxy = o.ProxyURL.String()
 	}
 	return append(fields,
-		keyField{"scopes", o.Scopes},
-		keyField{"stsRegion", o.STSRegion},
-		keyField{"stsEndpoint", o.STSEndpoint},
-		keyField{"proxyURL", proxy},
-		keyField{"caData", o.CAData},
+		KeyInput{"scopes", o.Scopes},
+		KeyInput{"stsRegion", o.STSRegion},
+		KeyInput{"stsEndpoint", o.STSEndpoint},
+		KeyInput{"proxyURL", proxy},
+		KeyInput{"caData", o.CAData},
 	)
 }
 
 func (c *Chain) sourceKey(audiences []string) string {
-	return hashKey(c.keyInputs(audiences)...)
+	return hashKey(c.SourceKeyInputs(audiences)...)
 }
 
 // targetKey adds the impersonation to the source key. The ServiceAccount is
 // part of it even when the controller is the source, because the session
 // name (and so the token) names it.
 func (c *Chain) targetKey(sourceKey string) string {
+	return hashKey(append([]KeyInput{{"source", sourceKey}}, c.TargetKeyInputs()...)...)
+}
+
+// TargetKeyInputs returns the inputs the impersonation adds to the source
+// key, or nil when the chain impersonates nobody.
+func (c *Chain) TargetKeyInputs() []KeyInput {
 	imp := c.Impersonation
-	return hashKey(
-		keyField{"source", sourceKey},
-		keyField{"annotation", imp.Annotation},
-		keyField{"serviceAccountNamespace", imp.ServiceAccount.Namespace},
-		keyField{"serviceAccountName", imp.ServiceAccount.Name},
-		keyField{"target", imp.Target},
-	)
+	if imp == nil {
+		return nil
+	}
+	return []KeyInput{
+		{"annotation", imp.Annotation},
+		{"serviceAccountNamespace", imp.ServiceAccount.Namespace},
+		{"serviceAccountName", imp.ServiceAccount.Name},
+		{"target", imp.Target},
+	}
 }

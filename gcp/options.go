@@ -1,0 +1,73 @@
+package gcp
+
+import (
+	"fmt"
+	"regexp"
+
+	fluxauth "github.com/fluxcd/pkg/auth"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/identitychain/auth"
+)
+
+const (
+	// ImpersonateAnnotation configures impersonation of a GCP service account.
+	ImpersonateAnnotation = "gcp.auth.fluxcd.io/impersonate"
+
+	gcpServiceAccountAnnotation = "iam.gke.io/gcp-service-account"
+)
+
+// ImpersonateConfig is the YAML value of the ImpersonateAnnotation.
+type ImpersonateConfig struct {
+	// GCPServiceAccount is the email of the service account to impersonate.
+	// Required.
+	GCPServiceAccount string `json:"gcpServiceAccount"`
+	// UseServiceAccount makes the ServiceAccount's own identity (its
+	// iam.gke.io/gcp-service-account, or its federated identity when that is
+	// absent) the source instead of the controller's. Optional. Defaults to
+	// true under multi-tenancy lockdown and false otherwise.
+	UseServiceAccount *bool `json:"useServiceAccount,omitempty"`
+}
+
+// ServiceAccountEmailPattern matches the emails of user-managed service
+// accounts (name@project.iam.gserviceaccount.com) and of the Compute Engine
+// and App Engine default ones.
+const ServiceAccountEmailPattern = `^[a-zA-Z0-9-]{1,100}@([a-zA-Z0-9-]{1,100}\.iam|developer|appspot)\.gserviceaccount\.com$`
+
+var serviceAccountEmailRegex = regexp.MustCompile(ServiceAccountEmailPattern)
+
+// ParseImpersonate strictly parses the ImpersonateAnnotation of sa. It
+// returns nil, nil when the annotation is absent.
+func ParseImpersonate(sa corev1.ServiceAccount) (*ImpersonateConfig, error) {
+	var conf ImpersonateConfig
+	ok, err := auth.DecodeAnnotation(sa, ImpersonateAnnotation, &conf)
+	if !ok || err != nil {
+		return nil, err
+	}
+	invalid := func(reason string) error {
+		return &auth.AnnotationError{Key: ImpersonateAnnotation, ServiceAccount: client.ObjectKeyFromObject(&sa), Reason: reason}
+	}
+	switch {
+	case conf.GCPServiceAccount == "":
+		return nil, invalid("gcpServiceAccount is required, e.g. 'gcpServiceAccount: target@project.iam.gserviceaccount.com'")
+	case !serviceAccountEmailRegex.MatchString(conf.GCPServiceAccount):
+		return nil, invalid(fmt.Sprintf("gcpServiceAccount '%s' is not a service account email. must match %s",
+			conf.GCPServiceAccount, ServiceAccountEmailPattern))
+	}
+	return &conf, nil
+}
+
+// ParseImpersonation implements auth.Provider.
+func (Provider) ParseImpersonation(sa corev1.ServiceAccount, _ ...fluxauth.Option) (*auth.Impersonation, error) {
+	conf, err := ParseImpersonate(sa)
+	if conf == nil || err != nil {
+		return nil, err
+	}
+	return &auth.Impersonation{
+		Annotation:        ImpersonateAnnotation,
+		ServiceAccount:    client.ObjectKeyFromObject(&sa),
+		Target:            conf.GCPServiceAccount,
+		UseServiceAccount: conf.UseServiceAccount,
+	}, nil
+}
