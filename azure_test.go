@@ -84,4 +84,3 @@ type credentialFunc func(context.Context, policy.TokenRequestOptions) (azcore.Ac
 func (f credentialFunc) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	return f(ctx, o)
 }
-

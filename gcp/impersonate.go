@@ -62,4 +62,3 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 	}
 	return &Token{Token: oauth2.Token{AccessToken: resp.AccessToken, TokenType: "Bearer", Expiry: expiry}}, nil
 }
-
