@@ -40,7 +40,7 @@ func GetArtifactRegistryCredentials(ctx context.Context, provider RegistryProvid
 		return nil, err
 	}
 
-	key := hashKey(keyField{"accessToken", tokenKey}, keyField{"artifactRepository", registryInput})
+	key := hashKey(KeyInput{"accessToken", tokenKey}, KeyInput{"artifactRepository", registryInput})
 	creds, err := c.cached(ctx, key, true, func(ctx context.Context) (fluxauth.Token, error) {
 		token, err := c.cached(ctx, tokenKey, false, fetchToken)
 		if err != nil {

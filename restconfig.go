@@ -27,7 +27,7 @@ func GetRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Opt
 	}
 
 	var first *Chain
-	keys := []keyField{{"cluster", o.ClusterResource}, {"address", o.ClusterAddress}}
+	keys := []KeyInput{{"cluster", o.ClusterResource}, {"address", o.ClusterAddress}}
 	fetches := make([]func(context.Context) (fluxauth.Token, error), len(perToken))
 	for i, extra := range perToken {
 		c, err := Plan(ctx, provider, append(slices.Clone(opts), WithFluxOptions(extra...))...)
@@ -41,7 +41,7 @@ func GetRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Opt
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, keyField{fmt.Sprintf("accessToken%d", i), key})
+		keys = append(keys, KeyInput{fmt.Sprintf("accessToken%d", i), key})
 		fetches[i] = func(ctx context.Context) (fluxauth.Token, error) { return c.cached(ctx, key, false, fetch) }
 	}
 	if first == nil {
