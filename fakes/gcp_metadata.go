@@ -1,0 +1,230 @@
+package fakes
+
+import (
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+const gcpMetadataPrefix = "/computeMetadata/v1/"
+
+// MetadataOptions configures StartMetadata.
+type MetadataOptions struct {
+	// ProjectID is served at project/project-id. Required.
+	ProjectID string
+	// ClusterLocation is served at instance/attributes/cluster-location.
+	// Required.
+	ClusterLocation string
+	// ClusterName is served at instance/attributes/cluster-name. Required.
+	ClusterName string
+	// ServiceAccountEmail is the controller's Google service account, the
+	// node's "default" account. Required.
+	ServiceAccountEmail string
+	// IAM mints the default account's tokens, so IAMCredentials accepts them
+	// as bearer tokens and WhoAmI names ServiceAccountEmail. Required.
+	IAM *IAMCredentials
+	// ProjectNumber is served at project/numeric-project-id. Optional.
+	// Defaults to a stable 12-digit number derived from ProjectID.
+	ProjectNumber string
+}
+
+// Metadata is a fake GCE/GKE metadata server on 127.0.0.1, enough for
+// cloud.google.com/go/compute/metadata, google.DefaultTokenSource and the
+// GKE metadata that fluxcd/pkg/auth/gcp reads.
+//
+// Like Google's, it refuses requests under /computeMetadata/v1/ that lack
+// "Metadata-Flavor: Google" or carry X-Forwarded-For (403), answers every
+// request with "Metadata-Flavor: Google", and serves the root "/" without
+// the header because that is how the metadata client detects GCE. It serves:
+//
+//	project/project-id, project/numeric-project-id
+//	instance/attributes/cluster-location, instance/attributes/cluster-name
+//	instance/service-accounts/{default,<email>}/email
+//	instance/service-accounts/{default,<email>}/scopes
+//	instance/service-accounts/{default,<email>}/token[?scopes=a,b]
+//	instance/service-accounts/{default,<email>}/?recursive=true
+//	universe/universe_domain
+//
+// and 404 for anything else, which the client reports as NotDefinedError.
+// Tokens carry the requested scopes, or cloud-platform when none are asked
+// for.
+//
+// The Google libraries keep process-wide state that outlives any one
+// Metadata, so a test binary must plan for it:
+//
+//   - metadata.OnGCE is decided once per process (sync.Once). Set
+//     GCE_METADATA_HOST (see GCPEnv) before anything first asks, or every
+//     later google.DefaultTokenSource in the process reports "not on GCE".
+//   - metadata.ProjectID caches the first project ID it reads, and
+//     fluxcd/pkg/auth/gcp caches project, location and cluster name in a
+//     package variable after its first successful load. Use the same
+//     ProjectID, ClusterLocation and ClusterName for every Metadata in one
+//     test binary.
+//   - GCE_METADATA_HOST itself is read on every request, so separate
+//     servers per test work for everything else.
+//
+// Metadata is safe for concurrent use.
+type Metadata struct {
+	// URL is the server's base URL, e.g. "http://127.0.0.1:41236".
+	URL string
+	// Host is the server's host:port, the form GCE_METADATA_HOST takes.
+	Host string
+
+	srv   *httptest.Server
+	opts  MetadataOptions
+	email string
+
+	// mu guards requests.
+	mu       sync.Mutex
+	requests map[string]int64
+}
+
+// StartMetadata starts the fake on 127.0.0.1. Close it when done. It panics
+// when a required option is missing, as a test fixture cannot work without
+// them.
+func StartMetadata(opts MetadataOptions) *Metadata {
+	for name, v := range map[string]string{
+		"ProjectID":           opts.ProjectID,
+		"ClusterLocation":     opts.ClusterLocation,
+		"ClusterName":         opts.ClusterName,
+		"ServiceAccountEmail": opts.ServiceAccountEmail,
+	} {
+		if v == "" {
+			panic("fakes: MetadataOptions." + name + " is required")
+		}
+	}
+	if opts.IAM == nil {
+		panic("fakes: MetadataOptions.IAM is required")
+	}
+	if opts.ProjectNumber == "" {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(opts.ProjectID)) // hash writes never fail
+		opts.ProjectNumber = fmt.Sprintf("%d", 100000000000+h.Sum64()%900000000000)
+	}
+	m := &Metadata{opts: opts, email: opts.ServiceAccountEmail, requests: make(map[string]int64)}
+	m.srv = httptest.NewServer(http.HandlerFunc(m.serveHTTP))
+	m.URL = m.srv.URL
+	m.Host = strings.TrimPrefix(m.srv.URL, "http://")
+	return m
+}
+
+// Close shuts the server down and waits for in-flight requests.
+func (m *Metadata) Close() { m.srv.Close() }
+
+// Requests returns how many requests arrived for path, given relative to
+// /computeMetadata/v1/ and without its query (e.g.
+// "instance/service-accounts/default/token"); "/" counts the GCE detection
+// pings to the root. Refused requests count too.
+func (m *Metadata) Requests(path string) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.requests[path]
+}
+
+func (m *Metadata) count(path string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.requests[path]++
+}
+
+func (m *Metadata) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Metadata-Flavor", "Google")
+	w.Header().Set("Server", "Metadata Server for VM")
+	if r.URL.Path == "/" {
+		m.count("/")
+		m.text(w, "computeMetadata/\n")
+		return
+	}
+	path, ok := strings.CutPrefix(r.URL.Path, gcpMetadataPrefix)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	m.count(path)
+	if r.Header.Get("Metadata-Flavor") != "Google" || r.Header.Get("X-Forwarded-For") != "" {
+		http.Error(w, "Missing required header \"Metadata-Flavor\": \"Google\"", http.StatusForbidden)
+		return
+	}
+	if r.Method != http.MethodGet {
+		http.Error(w, "Method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+
+	switch path {
+	case "project/project-id":
+		m.text(w, m.opts.ProjectID)
+		return
+	case "project/numeric-project-id":
+		m.text(w, m.opts.ProjectNumber)
+		return
+	case "instance/attributes/cluster-location":
+		m.text(w, m.opts.ClusterLocation)
+		return
+	case "instance/attributes/cluster-name":
+		m.text(w, m.opts.ClusterName)
+		return
+	case "universe/universe_domain":
+		m.text(w, "googleapis.com")
+		return
+	case "instance/service-accounts/":
+		m.text(w, "default/\n"+m.email+"/\n")
+		return
+	}
+
+	if rest, ok := strings.CutPrefix(path, "instance/service-accounts/"); ok {
+		account, leaf, _ := strings.Cut(rest, "/")
+		if account == "default" || account == m.email {
+			m.serveAccount(w, r, leaf)
+			return
+		}
+	}
+	http.NotFound(w, r)
+}
+
+// serveAccount answers instance/service-accounts/<account>/<leaf> for the
+// one account this node has.
+func (m *Metadata) serveAccount(w http.ResponseWriter, r *http.Request, leaf string) {
+	switch leaf {
+	case "email":
+		m.text(w, m.email)
+	case "scopes":
+		m.text(w, gcpCloudPlatformScope+"\n")
+	case "token":
+		scopes := []string{gcpCloudPlatformScope}
+		if s := r.URL.Query().Get("scopes"); s != "" {
+			scopes = strings.Split(s, ",")
+		}
+		token, expiry := m.opts.IAM.mint(m.email, scopes, m.opts.IAM.lifetime(gcpDefaultLifetime))
+		expiresIn := int64(expiry.Sub(m.opts.IAM.now()) / time.Second)
+		if expiresIn < 1 {
+			// oauth2 treats expires_in 0 as an incomplete token.
+			expiresIn = 1
+		}
+		gcpWriteJSON(w, http.StatusOK, map[string]any{
+			"access_token": token,
+			"expires_in":   expiresIn,
+			"token_type":   "Bearer",
+		})
+	case "":
+		if r.URL.Query().Get("recursive") != "true" {
+			m.text(w, "aliases\nemail\nidentity\nscopes\ntoken\n")
+			return
+		}
+		gcpWriteJSON(w, http.StatusOK, map[string]any{
+			"aliases": []string{"default"},
+			"email":   m.email,
+			"scopes":  []string{gcpCloudPlatformScope},
+		})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (m *Metadata) text(w http.ResponseWriter, s string) {
+	w.Header().Set("Content-Type", "application/text")
+	_, _ = w.Write([]byte(s)) // the client hung up; nothing to tell
+}

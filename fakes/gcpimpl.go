@@ -1,0 +1,139 @@
+package fakes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/fluxcd/pkg/auth/gcp"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+	"golang.org/x/oauth2/google/externalaccount"
+	"google.golang.org/api/container/v1"
+)
+
+// Hosts that upstream hard-codes and GCPImplementation redirects.
+const (
+	gcpSTSHost = "sts.googleapis.com"
+	gcpIAMHost = "iamcredentials.googleapis.com"
+)
+
+// ErrGCPNotFaked is returned by GCPImplementation.GetCluster: no fake of the
+// GKE container API exists, so tests must pass the cluster address and CA
+// (auth.WithClusterAddress, auth.WithCAData) to keep upstream from asking.
+var ErrGCPNotFaked = errors.New("the GKE container API is not faked: pass the cluster address and CA data to skip GetCluster")
+
+var _ gcp.Implementation = (*GCPImplementation)(nil)
+
+// GCPImplementation implements github.com/fluxcd/pkg/auth/gcp.Implementation
+// with the real Google libraries pointed at the fakes:
+//
+//   - DefaultTokenSource is google.DefaultTokenSource, which reaches the fake
+//     Metadata through GCE_METADATA_HOST (see GCPEnv). It refuses to run when
+//     that variable is unset or a credentials file would be used instead, so
+//     a test can never fetch real credentials.
+//   - NewTokenSource is externalaccount.NewTokenSource with the STS token URL,
+//     the token info URL and the impersonation URL moved from
+//     sts.googleapis.com and iamcredentials.googleapis.com to the fakes, path
+//     kept. Any other host is refused rather than called.
+//   - GetCluster returns ErrGCPNotFaked.
+//
+// GCPImplementation is immutable and safe for concurrent use.
+type GCPImplementation struct {
+	sts *GoogleSTS
+	iam *IAMCredentials
+}
+
+// NewGCPImplementation returns an implementation that exchanges at sts and
+// impersonates at iam. Both are required.
+func NewGCPImplementation(sts *GoogleSTS, iam *IAMCredentials) *GCPImplementation {
+	return &GCPImplementation{sts: sts, iam: iam}
+}
+
+// IAMCredentialsEndpoint is the endpoint for the library's own
+// iamcredentials/v1 client (option.WithEndpoint); the trailing slash is
+// required because the client resolves "v1/..." against it.
+func (g *GCPImplementation) IAMCredentialsEndpoint() string {
+	return g.iam.URL + "/"
+}
+
+// DefaultTokenSource implements gcp.Implementation.
+func (g *GCPImplementation) DefaultTokenSource(ctx context.Context, scope ...string) (oauth2.TokenSource, error) {
+	if os.Getenv("GCE_METADATA_HOST") == "" {
+		return nil, errors.New("failed to find the fake metadata server: GCE_METADATA_HOST is not set. apply fakes.GCPEnv first")
+	}
+	if f := os.Getenv("GOOGLE_APPLICATION_CREDENTIALS"); f != "" {
+		return nil, fmt.Errorf("refusing to use credentials file '%s' from GOOGLE_APPLICATION_CREDENTIALS: apply fakes.GCPEnv first", f)
+	}
+	if f := gcpWellKnownFile(); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			return nil, fmt.Errorf("refusing to use gcloud credentials file '%s': apply fakes.GCPEnv first", f)
+		}
+	}
+	return google.DefaultTokenSource(ctx, scope...)
+}
+
+// NewTokenSource implements gcp.Implementation.
+func (g *GCPImplementation) NewTokenSource(ctx context.Context, conf externalaccount.Config) (oauth2.TokenSource, error) {
+	var err error
+	if conf.TokenURL, err = gcpRedirect(conf.TokenURL, gcpSTSHost, g.sts.URL, "/v1/token"); err != nil {
+		return nil, fmt.Errorf("failed to redirect the STS token URL: %w", err)
+	}
+	if conf.TokenInfoURL != "" {
+		if conf.TokenInfoURL, err = gcpRedirect(conf.TokenInfoURL, gcpSTSHost, g.sts.URL, ""); err != nil {
+			return nil, fmt.Errorf("failed to redirect the STS token info URL: %w", err)
+		}
+	}
+	if conf.ServiceAccountImpersonationURL != "" {
+		if conf.ServiceAccountImpersonationURL, err = gcpRedirect(conf.ServiceAccountImpersonationURL, gcpIAMHost, g.iam.URL, ""); err != nil {
+			return nil, fmt.Errorf("failed to redirect the service account impersonation URL: %w", err)
+		}
+	}
+	return externalaccount.NewTokenSource(ctx, conf)
+}
+
+// GetCluster implements gcp.Implementation.
+func (g *GCPImplementation) GetCluster(context.Context, string, *container.Service) (*container.Cluster, error) {
+	return nil, ErrGCPNotFaked
+}
+
+// gcpRedirect moves raw from https://<host> to base, keeping path and query.
+// An empty raw means the library default, which is defaultPath on host.
+// externalaccount does not validate these URLs (it documents that it
+// trusts them), so plain http to loopback works.
+func gcpRedirect(raw, host, base, defaultPath string) (string, error) {
+	if raw == "" {
+		return base + defaultPath, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("invalid URL: %w", err)
+	}
+	if u.Scheme != "https" || u.Host != host {
+		return "", fmt.Errorf("unexpected URL '%s': only https://%s is faked", raw, host)
+	}
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("invalid fake URL '%s': %w", base, err)
+	}
+	u.Scheme, u.Host = b.Scheme, b.Host
+	return u.String(), nil
+}
+
+// gcpWellKnownFile mirrors golang.org/x/oauth2/google's lookup of gcloud's
+// application default credentials, which outranks the metadata server.
+func gcpWellKnownFile() string {
+	const f = "application_default_credentials.json"
+	if runtime.GOOS == "windows" {
+		return filepath.Join(os.Getenv("APPDATA"), "gcloud", f)
+	}
+	home := os.Getenv("HOME")
+	if home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".config", "gcloud", f)
+}

@@ -1,0 +1,127 @@
+package fakes
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// awsPodIdentityPath is the path the real EKS Pod Identity agent serves
+// credentials on (http://169.254.170.23/v1/credentials).
+const awsPodIdentityPath = "/v1/credentials"
+
+// PodIdentityAgent is a fake EKS Pod Identity agent: it hands credentials of
+// one role, minted by a fake STS, to callers presenting the token from its
+// token file, which is how the AWS SDK's container credential provider
+// authenticates.
+//
+// PodIdentityAgent is safe for concurrent use.
+type PodIdentityAgent struct {
+	// URL is the full credentials URL, for
+	// AWS_CONTAINER_CREDENTIALS_FULL_URI.
+	URL string
+
+	server    *httptest.Server
+	sts       *STS
+	roleARN   string
+	token     string
+	tokenFile string
+	requests  atomic.Int64
+}
+
+// awsPodIdentityResponse is the agent's JSON answer, as the SDK's
+// endpointcreds client decodes it.
+type awsPodIdentityResponse struct {
+	AccessKeyID     string `json:"AccessKeyId"`
+	SecretAccessKey string `json:"SecretAccessKey"`
+	Token           string `json:"Token"`
+	Expiration      string `json:"Expiration"`
+	AccountID       string `json:"AccountId"`
+}
+
+// awsPodIdentityError is the agent's JSON error, which the SDK surfaces as
+// an EndpointError with this code and message.
+type awsPodIdentityError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// StartPodIdentityAgent starts the agent on 127.0.0.1 serving credentials
+// for roleARN from sts. It writes a random authorization token to a
+// temporary file (TokenFile); Close removes it.
+func StartPodIdentityAgent(sts *STS, roleARN string) (*PodIdentityAgent, error) {
+	if sts == nil {
+		return nil, fmt.Errorf("failed to start pod identity agent: an STS is required")
+	}
+	if _, _, ok := awsParseRoleARN(roleARN); !ok {
+		return nil, fmt.Errorf("failed to start pod identity agent: invalid role ARN '%s'", roleARN)
+	}
+	f, err := os.CreateTemp("", "fake-eks-pod-identity-token-*")
+	if err != nil {
+		return nil, fmt.Errorf("failed to create pod identity token file: %w", err)
+	}
+	token := rand.Text()
+	// No trailing newline: the SDK sends the file content verbatim as the
+	// Authorization header.
+	_, werr := f.WriteString(token)
+	cerr := f.Close()
+	if werr != nil || cerr != nil {
+		_ = os.Remove(f.Name())
+		return nil, fmt.Errorf("failed to write pod identity token file: %w", errors.Join(werr, cerr))
+	}
+
+	a := &PodIdentityAgent{sts: sts, roleARN: roleARN, token: token, tokenFile: f.Name()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+awsPodIdentityPath, a.serveCredentials)
+	a.server = httptest.NewServer(mux)
+	a.URL = a.server.URL + awsPodIdentityPath
+	return a, nil
+}
+
+// TokenFile returns the path of the file holding the authorization token,
+// for AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE.
+func (a *PodIdentityAgent) TokenFile() string { return a.tokenFile }
+
+// Requests returns how many credential requests were received, authorized
+// or not.
+func (a *PodIdentityAgent) Requests() int64 { return a.requests.Load() }
+
+// Close stops the agent and removes the token file.
+func (a *PodIdentityAgent) Close() {
+	a.server.Close()
+	_ = os.Remove(a.tokenFile)
+}
+
+func (a *PodIdentityAgent) serveCredentials(w http.ResponseWriter, r *http.Request) {
+	a.requests.Add(1)
+	got := r.Header.Get("Authorization")
+	switch {
+	case got == "":
+		writePodIdentityJSON(w, http.StatusUnauthorized, awsPodIdentityError{"AccessDeniedException", "Authorization header is missing"})
+		return
+	case subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1:
+		writePodIdentityJSON(w, http.StatusForbidden, awsPodIdentityError{"AccessDeniedException", "Authorization token is invalid"})
+		return
+	}
+	creds := a.sts.IssueCredentials(a.roleARN)
+	writePodIdentityJSON(w, http.StatusOK, awsPodIdentityResponse{
+		AccessKeyID:     creds.AccessKeyID,
+		SecretAccessKey: creds.SecretAccessKey,
+		Token:           creds.SessionToken,
+		Expiration:      creds.Expires.UTC().Format(time.RFC3339),
+		AccountID:       creds.AccountID,
+	})
+}
+
+func writePodIdentityJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

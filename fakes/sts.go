@@ -1,0 +1,360 @@
+package fakes
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	signerv4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// STS API version of the Query protocol; real STS refuses other versions.
+const awsSTSVersion = "2011-06-15"
+
+// awsSTSAudience is the audience EKS IRSA tokens carry and the only
+// one the fake STS accepts, like an IAM OIDC provider registered with the
+// client ID sts.amazonaws.com.
+const awsSTSAudience = "sts.amazonaws.com"
+
+// awsIssuedSessionName is the role session name of credentials minted by
+// IssueCredentials, which have no AssumeRole request to take one from.
+const awsIssuedSessionName = "fakes-issued"
+
+// awsSTSMaxBody bounds request bodies; real STS requests are a few KiB.
+const awsSTSMaxBody = 1 << 20
+
+// STSOptions configures StartSTS.
+type STSOptions struct {
+	// Issuer verifies the tokens of AssumeRoleWithWebIdentity. Required for
+	// web identity: without it every such call fails with
+	// InvalidIdentityToken, as when no IAM OIDC provider is registered.
+	Issuer *Issuer
+	// Latency is how long each STS call sleeps before it is handled,
+	// returning early when the client goes away. Optional. Defaults to none.
+	Latency time.Duration
+	// TTL is the lifetime of issued credentials. Optional. Defaults to one
+	// hour. A DurationSeconds request parameter may shorten it, never
+	// lengthen it, so tests can use lifetimes below STS's 15-minute minimum.
+	TTL time.Duration
+	// Now is the clock for the expiry of issued credentials and of web
+	// identity tokens. Optional. Defaults to time.Now. The SigV4 request
+	// time (X-Amz-Date) is not checked against it, because the SDK signs
+	// with the wall clock, so Now may run far from wall time.
+	Now func() time.Time
+}
+
+// STS is a fake AWS Security Token Service serving the Query protocol on a
+// loopback httptest server. It implements AssumeRoleWithWebIdentity,
+// AssumeRole and GetCallerIdentity, checking what real STS checks: token
+// signature, audience and subject against trust policies, and the SigV4
+// signature of AssumeRole against the credentials it issued.
+//
+// STS is safe for concurrent use.
+type STS struct {
+	// URL is the base endpoint, for sts.Options.BaseEndpoint or
+	// AWS_ENDPOINT_URL_STS.
+	URL string
+
+	server  *httptest.Server
+	issuer  *Issuer
+	latency time.Duration
+	ttl     time.Duration
+	now     func() time.Time
+	signer  *signerv4.Signer
+
+	// mu guards creds, webIdentityTrust and assumeRoleTrust.
+	mu sync.RWMutex
+	// creds maps an access key ID to what was issued with it.
+	creds map[string]awsIssued
+	// webIdentityTrust maps a role ARN to the token subjects it trusts.
+	webIdentityTrust map[string]map[string]bool
+	// assumeRoleTrust maps a target role ARN to the source role ARNs it
+	// trusts.
+	assumeRoleTrust map[string]map[string]bool
+
+	// callsMu guards calls.
+	callsMu sync.Mutex
+	calls   []STSCall
+}
+
+// awsIssued is what the fake remembers about issued credentials to
+// authenticate requests signed with them.
+type awsIssued struct {
+	roleARN         string
+	sessionName     string
+	secretAccessKey string
+	sessionToken    string
+	expires         time.Time
+}
+
+// STSCall is one call received by the fake STS.
+type STSCall struct {
+	Action          string // "AssumeRole" | "AssumeRoleWithWebIdentity" | "GetCallerIdentity"
+	RoleARN         string // target role requested
+	RoleSessionName string
+	Caller          string // AssumeRole: role ARN owning the credentials that signed the request; web identity: JWT subject
+	Region          string // from the SigV4 credential scope (signed calls); empty for web identity
+	Err             string // AWS error code when refused, "" on success
+}
+
+// StartSTS starts a fake STS on 127.0.0.1. Call Close when done.
+func StartSTS(opts STSOptions) *STS {
+	s := &STS{
+		issuer:           opts.Issuer,
+		latency:          opts.Latency,
+		ttl:              opts.TTL,
+		now:              opts.Now,
+		signer:           signerv4.NewSigner(),
+		creds:            map[string]awsIssued{},
+		webIdentityTrust: map[string]map[string]bool{},
+		assumeRoleTrust:  map[string]map[string]bool{},
+	}
+	if s.ttl <= 0 {
+		s.ttl = time.Hour
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.server = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s.URL = s.server.URL
+	return s
+}
+
+// Close shuts the server down, blocking until outstanding requests finish.
+func (s *STS) Close() { s.server.Close() }
+
+// AllowWebIdentity lets tokens of the service account namespace/name assume
+// roleARN through AssumeRoleWithWebIdentity, like an IAM trust policy with a
+// sub condition.
+func (s *STS) AllowWebIdentity(roleARN, namespace, serviceAccount string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	awsAddTrust(s.webIdentityTrust, roleARN, ServiceAccountSubject(namespace, serviceAccount))
+}
+
+// AllowAssumeRole lets credentials of sourceRoleARN assume targetRoleARN
+// through AssumeRole, like a trust policy naming the source role.
+func (s *STS) AllowAssumeRole(sourceRoleARN, targetRoleARN string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	awsAddTrust(s.assumeRoleTrust, targetRoleARN, sourceRoleARN)
+}
+
+func awsAddTrust(m map[string]map[string]bool, role, principal string) {
+	if m[role] == nil {
+		m[role] = map[string]bool{}
+	}
+	m[role][principal] = true
+}
+
+// IssueCredentials mints credentials for roleARN that the fake accepts on
+// signed calls until they expire after TTL. The Pod Identity agent uses it;
+// tests use it to stand in for any other source of role credentials. Their
+// role session name is "fakes-issued", which AccessDenied messages show.
+//
+// Issued credentials are remembered for the life of the STS.
+func (s *STS) IssueCredentials(roleARN string) aws.Credentials {
+	return s.issue(roleARN, awsIssuedSessionName, s.ttl)
+}
+
+func (s *STS) issue(roleARN, sessionName string, ttl time.Duration) aws.Credentials {
+	// STS reports expiry with second precision; keep the recorded expiry
+	// identical to the reported one so clients and fake agree.
+	expires := s.now().Add(ttl).UTC().Truncate(time.Second)
+	issued := awsIssued{
+		roleARN:         roleARN,
+		sessionName:     sessionName,
+		secretAccessKey: awsRandom(awsBase64Alphabet, 40),
+		sessionToken:    awsRandom(awsBase64Alphabet, 356),
+		expires:         expires,
+	}
+	s.mu.Lock()
+	var akid string
+	for {
+		akid = "ASIA" + awsRandom(awsBase32Alphabet, 16)
+		if _, taken := s.creds[akid]; !taken {
+			break
+		}
+	}
+	s.creds[akid] = issued
+	s.mu.Unlock()
+
+	account, _, _ := awsParseRoleARN(roleARN)
+	return aws.Credentials{
+		AccessKeyID:     akid,
+		SecretAccessKey: issued.secretAccessKey,
+		SessionToken:    issued.sessionToken,
+		Source:          "fakes.STS",
+		CanExpire:       true,
+		Expires:         expires,
+		AccountID:       account,
+	}
+}
+
+// Calls returns a copy of every call received, in order. Calls abandoned by
+// the client during Latency are not recorded.
+func (s *STS) Calls() []STSCall {
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	return append([]STSCall(nil), s.calls...)
+}
+
+// Count returns how many calls of action were received, successful or not.
+func (s *STS) Count(action string) int {
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	n := 0
+	for _, c := range s.calls {
+		if c.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *STS) record(c STSCall) {
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	s.calls = append(s.calls, c)
+}
+
+func (s *STS) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, awsSTSMaxBody+1))
+	if err != nil {
+		return // the client went away
+	}
+	// Sleep only once the body is consumed: net/http notices a client
+	// hanging up (and cancels r.Context) only after that.
+	if s.latency > 0 {
+		t := time.NewTimer(s.latency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	requestID := awsRequestID()
+
+	if len(body) > awsSTSMaxBody {
+		writeAWSError(w, requestID, &awsError{http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Request body is too large."})
+		return
+	}
+	params := r.URL.Query()
+	if r.Method == http.MethodPost {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			writeAWSError(w, requestID, &awsError{http.StatusBadRequest, "MalformedQueryString", "The request body is not form-encoded."})
+			return
+		}
+		for k, v := range form {
+			params[k] = v
+		}
+	}
+
+	call := STSCall{Action: params.Get("Action")}
+	var resp any
+	var serr *awsError
+	switch {
+	case call.Action == "":
+		serr = &awsError{http.StatusBadRequest, "MissingAction", "Missing Action"}
+	case params.Get("Version") != awsSTSVersion:
+		serr = &awsError{http.StatusBadRequest, "InvalidAction",
+			"Could not find operation " + call.Action + " for version " + params.Get("Version")}
+	case call.Action == "AssumeRoleWithWebIdentity":
+		resp, serr = s.assumeRoleWithWebIdentity(params, requestID, &call)
+	case call.Action == "AssumeRole":
+		resp, serr = s.assumeRole(r, body, params, requestID, &call)
+	case call.Action == "GetCallerIdentity":
+		resp, serr = s.getCallerIdentity(r, body, requestID, &call)
+	default:
+		serr = &awsError{http.StatusBadRequest, "InvalidAction",
+			"Could not find operation " + call.Action + " for version " + awsSTSVersion}
+	}
+	if serr != nil {
+		call.Err = serr.code
+	}
+	s.record(call)
+
+	if serr != nil {
+		writeAWSError(w, requestID, serr)
+		return
+	}
+	writeAWSXML(w, http.StatusOK, requestID, resp)
+}
+
+// awsError is an STS error response. Messages follow real STS wording and
+// never hold secrets: no tokens, secret keys or session tokens.
+type awsError struct {
+	status  int
+	code    string
+	message string
+}
+
+type awsErrorResponse struct {
+	XMLName   xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ ErrorResponse"`
+	Type      string   `xml:"Error>Type"`
+	Code      string   `xml:"Error>Code"`
+	Message   string   `xml:"Error>Message"`
+	RequestID string   `xml:"RequestId"`
+}
+
+func writeAWSError(w http.ResponseWriter, requestID string, e *awsError) {
+	typ := "Sender"
+	if e.status >= 500 {
+		typ = "Receiver"
+	}
+	writeAWSXML(w, e.status, requestID, awsErrorResponse{Type: typ, Code: e.code, Message: e.message, RequestID: requestID})
+}
+
+func writeAWSXML(w http.ResponseWriter, status int, requestID string, v any) {
+	b, err := xml.Marshal(v)
+	if err != nil {
+		// Only our own fixed response types are marshalled; failing here is
+		// a bug in the fake, reported the way STS reports internal errors.
+		status = http.StatusInternalServerError
+		b = []byte(`<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>fake STS failed to encode its response</Message></Error></ErrorResponse>`)
+	}
+	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("X-Amzn-Requestid", requestID)
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(xml.Header))
+	_, _ = w.Write(b)
+}
+
+// Alphabets whose sizes divide 256, so that a random byte modulo the size is
+// unbiased.
+const (
+	awsBase32Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	awsBase64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+)
+
+func awsRandom(alphabet string, n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// awsRequestID returns a UUID-shaped request ID like those of real STS.
+func awsRequestID() string {
+	h := []byte(awsRandom("0123456789abcdef", 32))
+	return string(h[0:8]) + "-" + string(h[8:12]) + "-" + string(h[12:16]) + "-" + string(h[16:20]) + "-" + string(h[20:32])
+}
+
+// awsRoleID returns a stable, real-looking role ID ("AROA…") for roleARN:
+// real role IDs are fixed per role and appear in AssumedRoleId.
+func awsRoleID(roleARN string) string {
+	sum := sha256.Sum256([]byte(roleARN))
+	return "AROA" + base32.StdEncoding.EncodeToString(sum[:])[:17]
+}

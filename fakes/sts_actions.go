@@ -1,0 +1,278 @@
+package fakes
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// Constraints real STS applies to request parameters.
+var (
+	awsRoleARNPattern     = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role/((?:[\w+=,.@-]+/)*)([\w+=,.@-]{1,64})$`)
+	awsSessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]*$`)
+)
+
+const (
+	awsMinDurationSeconds = 900
+	awsMaxDurationSeconds = 43200
+)
+
+type awsCredentialsXML struct {
+	AccessKeyID     string `xml:"AccessKeyId"`
+	SecretAccessKey string `xml:"SecretAccessKey"`
+	SessionToken    string `xml:"SessionToken"`
+	Expiration      string `xml:"Expiration"`
+}
+
+type awsAssumedRoleUserXML struct {
+	Arn           string `xml:"Arn"`
+	AssumedRoleID string `xml:"AssumedRoleId"`
+}
+
+type awsAssumeRoleResponse struct {
+	XMLName         xml.Name              `xml:"https://sts.amazonaws.com/doc/2011-06-15/ AssumeRoleResponse"`
+	AssumedRoleUser awsAssumedRoleUserXML `xml:"AssumeRoleResult>AssumedRoleUser"`
+	Credentials     awsCredentialsXML     `xml:"AssumeRoleResult>Credentials"`
+	RequestID       string                `xml:"ResponseMetadata>RequestId"`
+}
+
+type awsAssumeRoleWithWebIdentityResponse struct {
+	XMLName         xml.Name              `xml:"https://sts.amazonaws.com/doc/2011-06-15/ AssumeRoleWithWebIdentityResponse"`
+	Subject         string                `xml:"AssumeRoleWithWebIdentityResult>SubjectFromWebIdentityToken"`
+	Audience        string                `xml:"AssumeRoleWithWebIdentityResult>Audience"`
+	AssumedRoleUser awsAssumedRoleUserXML `xml:"AssumeRoleWithWebIdentityResult>AssumedRoleUser"`
+	Credentials     awsCredentialsXML     `xml:"AssumeRoleWithWebIdentityResult>Credentials"`
+	Provider        string                `xml:"AssumeRoleWithWebIdentityResult>Provider"`
+	RequestID       string                `xml:"ResponseMetadata>RequestId"`
+}
+
+type awsGetCallerIdentityResponse struct {
+	XMLName   xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ GetCallerIdentityResponse"`
+	Arn       string   `xml:"GetCallerIdentityResult>Arn"`
+	UserID    string   `xml:"GetCallerIdentityResult>UserId"`
+	Account   string   `xml:"GetCallerIdentityResult>Account"`
+	RequestID string   `xml:"ResponseMetadata>RequestId"`
+}
+
+func (s *STS) assumeRoleWithWebIdentity(params url.Values, requestID string, call *STSCall) (any, *awsError) {
+	call.RoleARN = params.Get("RoleArn")
+	call.RoleSessionName = params.Get("RoleSessionName")
+	ttl, serr := s.validateAssumeRoleParams(params, "webIdentityToken", "WebIdentityToken")
+	if serr != nil {
+		return nil, serr
+	}
+
+	claims, serr := s.verifyWebIdentityToken(params.Get("WebIdentityToken"))
+	if serr != nil {
+		return nil, serr
+	}
+	call.Caller = claims.Subject
+
+	s.mu.RLock()
+	trusted := s.webIdentityTrust[call.RoleARN][claims.Subject]
+	s.mu.RUnlock()
+	if !trusted {
+		return nil, &awsError{http.StatusForbidden, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"}
+	}
+
+	creds := s.issue(call.RoleARN, call.RoleSessionName, ttl)
+	return awsAssumeRoleWithWebIdentityResponse{
+		Subject:         claims.Subject,
+		Audience:        awsSTSAudience,
+		AssumedRoleUser: awsAssumedRoleUser(call.RoleARN, call.RoleSessionName),
+		Credentials:     awsCredentialsToXML(creds),
+		Provider:        claims.Issuer,
+		RequestID:       requestID,
+	}, nil
+}
+
+// verifyWebIdentityToken checks the token the way STS checks it against a
+// registered IAM OIDC provider, mapping failures to STS error codes.
+func (s *STS) verifyWebIdentityToken(token string) (jwt.Claims, *awsError) {
+	invalid := func(msg string) *awsError {
+		return &awsError{http.StatusBadRequest, "InvalidIdentityToken", msg}
+	}
+	// STS finds the OIDC provider by the unverified iss claim first.
+	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return jwt.Claims{}, invalid("The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)")
+	}
+	var unverified jwt.Claims
+	if err := parsed.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+		return jwt.Claims{}, invalid("The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)")
+	}
+	if s.issuer == nil || unverified.Issuer != s.issuer.URL() {
+		return jwt.Claims{}, invalid(fmt.Sprintf("No OpenIDConnect provider found in your account for %s", unverified.Issuer))
+	}
+
+	now := s.now()
+	claims, err := s.issuer.verifyAt(token, awsSTSAudience, now)
+	switch {
+	case err == nil:
+		return claims, nil
+	case errors.Is(err, jwt.ErrExpired):
+		return jwt.Claims{}, &awsError{http.StatusBadRequest, "ExpiredTokenException", fmt.Sprintf(
+			"Token expired: current date/time %d must be before the expiration date/time %d",
+			now.Unix(), claims.Expiry.Time().Unix())}
+	case errors.Is(err, errIssuerWrongAudience):
+		return jwt.Claims{}, invalid("Incorrect token audience")
+	case errors.Is(err, errIssuerBadSignature):
+		return jwt.Claims{}, invalid("Couldn't verify the signature of the web identity token with the keys of the OpenIDConnect provider")
+	case errors.Is(err, errIssuerNoExpiry):
+		return jwt.Claims{}, invalid("Missing a required claim: exp")
+	case errors.Is(err, jwt.ErrNotValidYet), errors.Is(err, jwt.ErrIssuedInTheFuture):
+		return jwt.Claims{}, invalid("Token is not yet valid")
+	default:
+		return jwt.Claims{}, invalid("The web identity token is invalid")
+	}
+}
+
+func (s *STS) assumeRole(r *http.Request, body []byte, params url.Values, requestID string, call *STSCall) (any, *awsError) {
+	call.RoleARN = params.Get("RoleArn")
+	call.RoleSessionName = params.Get("RoleSessionName")
+	// Real STS authenticates before it validates parameters.
+	caller, region, serr := s.authenticate(r, body)
+	call.Region = region
+	if caller != nil {
+		call.Caller = caller.roleARN
+	}
+	if serr != nil {
+		return nil, serr
+	}
+	ttl, serr := s.validateAssumeRoleParams(params, "", "")
+	if serr != nil {
+		return nil, serr
+	}
+
+	s.mu.RLock()
+	trusted := s.assumeRoleTrust[call.RoleARN][caller.roleARN]
+	s.mu.RUnlock()
+	if !trusted {
+		return nil, &awsError{http.StatusForbidden, "AccessDenied", fmt.Sprintf(
+			"User: %s is not authorized to perform: sts:AssumeRole on resource: %s",
+			awsAssumedRoleUser(caller.roleARN, caller.sessionName).Arn, call.RoleARN)}
+	}
+
+	creds := s.issue(call.RoleARN, call.RoleSessionName, ttl)
+	return awsAssumeRoleResponse{
+		AssumedRoleUser: awsAssumedRoleUser(call.RoleARN, call.RoleSessionName),
+		Credentials:     awsCredentialsToXML(creds),
+		RequestID:       requestID,
+	}, nil
+}
+
+func (s *STS) getCallerIdentity(r *http.Request, body []byte, requestID string, call *STSCall) (any, *awsError) {
+	caller, region, serr := s.authenticate(r, body)
+	call.Region = region
+	if caller != nil {
+		call.Caller = caller.roleARN
+	}
+	if serr != nil {
+		return nil, serr
+	}
+	account, _, _ := awsParseRoleARN(caller.roleARN)
+	user := awsAssumedRoleUser(caller.roleARN, caller.sessionName)
+	return awsGetCallerIdentityResponse{
+		Arn:       user.Arn,
+		UserID:    user.AssumedRoleID,
+		Account:   account,
+		RequestID: requestID,
+	}, nil
+}
+
+// validateAssumeRoleParams checks RoleArn, RoleSessionName, DurationSeconds
+// and, when tokenParam is set, that the token parameter is present. It
+// returns the lifetime of the credentials to issue.
+func (s *STS) validateAssumeRoleParams(params url.Values, tokenMember, tokenParam string) (time.Duration, *awsError) {
+	invalid := func(msg string) *awsError {
+		return &awsError{http.StatusBadRequest, "ValidationError", msg}
+	}
+	notNull := func(member string) *awsError {
+		return invalid(fmt.Sprintf("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", member))
+	}
+
+	roleARN, ok := params["RoleArn"]
+	if !ok {
+		return 0, notNull("roleArn")
+	}
+	if len(roleARN[0]) < 20 || len(roleARN[0]) > 2048 {
+		return 0, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'roleArn' failed to satisfy constraint: Member must have length between 20 and 2048", roleARN[0]))
+	}
+	session, ok := params["RoleSessionName"]
+	if !ok {
+		return 0, notNull("roleSessionName")
+	}
+	switch {
+	case len(session[0]) < 2:
+		return 0, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must have length greater than or equal to 2", session[0]))
+	case len(session[0]) > 64:
+		return 0, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must have length less than or equal to 64", session[0]))
+	case !awsSessionNamePattern.MatchString(session[0]):
+		return 0, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", session[0]))
+	}
+	if tokenParam != "" && params.Get(tokenParam) == "" {
+		return 0, notNull(tokenMember)
+	}
+
+	ttl := s.ttl
+	if d := params.Get("DurationSeconds"); d != "" {
+		n, err := strconv.Atoi(d)
+		switch {
+		case err != nil:
+			return 0, invalid(fmt.Sprintf("Value '%s' for parameter DurationSeconds is invalid. It must be an integer", d))
+		case n < awsMinDurationSeconds:
+			return 0, invalid(fmt.Sprintf("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to %d", n, awsMinDurationSeconds))
+		case n > awsMaxDurationSeconds:
+			return 0, invalid(fmt.Sprintf("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to %d", n, awsMaxDurationSeconds))
+		}
+		ttl = min(ttl, time.Duration(n)*time.Second)
+	}
+
+	// STS checks the ARN's shape after the declared constraints.
+	if _, _, ok := awsParseRoleARN(roleARN[0]); !ok {
+		return 0, invalid("Request ARN is invalid")
+	}
+	return ttl, nil
+}
+
+// awsParseRoleARN returns the account ID and role name of an IAM role ARN.
+func awsParseRoleARN(roleARN string) (account, name string, ok bool) {
+	m := awsRoleARNPattern.FindStringSubmatch(roleARN)
+	if m == nil {
+		return "", "", false
+	}
+	return m[2], m[4], true
+}
+
+// awsAssumedRoleUser returns the identity STS reports for a session of
+// roleARN: arn:aws:sts::<account>:assumed-role/<name>/<session>.
+func awsAssumedRoleUser(roleARN, sessionName string) awsAssumedRoleUserXML {
+	partition := "aws"
+	if p := strings.SplitN(roleARN, ":", 3); len(p) == 3 {
+		partition = p[1]
+	}
+	account, name, _ := awsParseRoleARN(roleARN)
+	return awsAssumedRoleUserXML{
+		Arn:           "arn:" + partition + ":sts::" + account + ":assumed-role/" + name + "/" + sessionName,
+		AssumedRoleID: awsRoleID(roleARN) + ":" + sessionName,
+	}
+}
+
+func awsCredentialsToXML(c aws.Credentials) awsCredentialsXML {
+	return awsCredentialsXML{
+		AccessKeyID:     c.AccessKeyID,
+		SecretAccessKey: c.SecretAccessKey,
+		SessionToken:    c.SessionToken,
+		Expiration:      c.Expires.UTC().Format(time.RFC3339),
+	}
+}
