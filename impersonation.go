@@ -105,7 +105,9 @@ func (c *Chain) cached(ctx context.Context, key string, record bool, fetch fetch
 	case o.TokenCache != nil:
 		token, _, err := o.TokenCache.getOrFetch(ctx, key, obj, fetch)
 		return token, err
-	case o.Cache != nil:
+	case o.Cache != nil && record:
+		// Upstream's cache holds its lock while it fetches, so a nested
+		// lookup would deadlock: only the outer level is cached there.
 		token, _, err := o.Cache.GetOrSet(ctx, key, func(ctx context.Context) (cache.Token, error) {
 			return fetch(ctx)
 		}, cache.WithInvolvedObject(obj.Kind, obj.Name, obj.Namespace, obj.Operation))

@@ -1,0 +1,153 @@
+package auth_test
+
+import (
+	"context"
+	"net/url"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/aws"
+	"github.com/identitychain/auth/fakes"
+)
+
+func planFor(t *testing.T, sa *corev1.ServiceAccount, extra ...auth.Option) *auth.Chain {
+	t.Helper()
+	issuer, err := fakes.NewIssuer("https://kubernetes.default.svc.cluster.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := append([]auth.Option{auth.WithClient(fakes.NewKubeClient(issuer, sa)),
+		auth.WithServiceAccountNamespace(sa.Namespace), auth.WithServiceAccountName(sa.Name),
+		auth.WithSTSRegion(region)}, extra...)
+	c, err := auth.Plan(context.Background(), aws.Provider{}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func tenantSA(ns, name string, annotations map[string]string) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: annotations}}
+}
+
+var objectLevel = map[string]string{
+	"eks.amazonaws.com/role-arn": sourceRole,
+	aws.AssumeRoleAnnotation:     "roleARN: " + targetRole + "\nuseServiceAccount: true",
+}
+
+// TestCacheKeyGolden pins every input and the encoding of the keys, so that
+// dropping an input (which would merge tenants' tokens) cannot happen by
+// accident.
+func TestCacheKeyGolden(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	c := planFor(t, tenantSA("team-a", "app", objectLevel))
+	aud := []string{"sts.amazonaws.com"}
+
+	g.Expect(c.SourceKeyInputs(aud)).To(Equal([]auth.KeyInput{
+		{Name: "provider", Value: "aws"},
+		{Name: "source", Value: "service-account"},
+		{Name: "serviceAccountNamespace", Value: "team-a"},
+		{Name: "serviceAccountName", Value: "app"},
+		{Name: "providerIdentity", Value: sourceRole},
+		{Name: "audiences", Value: aud},
+		{Name: "scopes", Value: []string(nil)},
+		{Name: "stsRegion", Value: "us-east-1"},
+		{Name: "stsEndpoint", Value: ""},
+		{Name: "proxyURL", Value: ""},
+		{Name: "caData", Value: ""},
+	}))
+	g.Expect(c.TargetKeyInputs()).To(Equal([]auth.KeyInput{
+		{Name: "annotation", Value: aws.AssumeRoleAnnotation},
+		{Name: "serviceAccountNamespace", Value: "team-a"},
+		{Name: "serviceAccountName", Value: "app"},
+		{Name: "target", Value: targetRole},
+	}))
+	g.Expect(c.SourceKey(aud)).To(Equal("5ff90241e60f5e6881ba568bea46b4da2f266aab3b3ad2cb224b7bc582f12f52"))
+	g.Expect(c.TargetKey(aud)).To(Equal("ff96ef089e58a1e2dd1096a56df2a12324d9a735c72608a9bed211ce7b3ffb51"))
+}
+
+// TestCacheKeyCollisions: two chains share a key only when they would mint
+// the same token.
+func TestCacheKeyCollisions(t *testing.T) {
+	t.Parallel()
+	controllerLevel := map[string]string{aws.AssumeRoleAnnotation: "roleARN: " + targetRole}
+	proxy, _ := url.Parse("http://proxy.internal:3128")
+	aud := []string{"sts.amazonaws.com"}
+
+	type key struct{ source, target string }
+	keys := func(c *auth.Chain, aud []string) key {
+		return key{c.SourceKey(aud), c.TargetKey(aud)}
+	}
+	base := keys(planFor(t, tenantSA("team-a", "app", objectLevel)), aud)
+
+	for _, tt := range []struct {
+		name       string
+		got        key
+		sameSource bool
+	}{
+		{"same SA name in another namespace",
+			keys(planFor(t, tenantSA("team-b", "app", objectLevel)), aud), false},
+		{"another SA with the same roles in the same namespace",
+			keys(planFor(t, tenantSA("team-a", "other", objectLevel)), aud), false},
+		{"another target",
+			keys(planFor(t, tenantSA("team-a", "app", map[string]string{
+				"eks.amazonaws.com/role-arn": sourceRole,
+				aws.AssumeRoleAnnotation:     "roleARN: arn:aws:iam::333333333333:role/other\nuseServiceAccount: true",
+			})), aud), true},
+		{"another source role",
+			keys(planFor(t, tenantSA("team-a", "app", map[string]string{
+				"eks.amazonaws.com/role-arn": "arn:aws:iam::111111111111:role/other",
+				aws.AssumeRoleAnnotation:     "roleARN: " + targetRole + "\nuseServiceAccount: true",
+			})), aud), false},
+		{"controller as the source",
+			keys(planFor(t, tenantSA("team-a", "app", controllerLevel)), aud), false},
+		{"audiences joined by a comma",
+			keys(planFor(t, tenantSA("team-a", "app", objectLevel)), []string{"sts.amazonaws.com,x"}), false},
+		{"audiences split",
+			keys(planFor(t, tenantSA("team-a", "app", objectLevel)), []string{"sts.amazonaws.com", "x"}), false},
+		{"another region",
+			keys(planFor(t, tenantSA("team-a", "app", objectLevel), auth.WithSTSRegion("eu-west-1")), aud), false},
+		{"an STS endpoint",
+			keys(planFor(t, tenantSA("team-a", "app", objectLevel),
+				auth.WithSTSEndpoint("https://sts.us-east-1.amazonaws.com")), aud), false},
+		{"a proxy",
+			keys(planFor(t, tenantSA("team-a", "app", objectLevel), auth.WithProxyURL(*proxy)), aud), false},
+		{"scopes",
+			keys(planFor(t, tenantSA("team-a", "app", objectLevel), auth.WithScopes("a")), aud), false},
+		{"CA data",
+			keys(planFor(t, tenantSA("team-a", "app", objectLevel), auth.WithCAData("pem")), aud), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(tt.got.target).NotTo(Equal(base.target))
+			if tt.sameSource {
+				g.Expect(tt.got.source).To(Equal(base.source))
+			} else {
+				g.Expect(tt.got.source).NotTo(Equal(base.source))
+			}
+		})
+	}
+
+	t.Run("tenants impersonating from the controller share its credentials, not the target's", func(t *testing.T) {
+		g := NewWithT(t)
+		a := keys(planFor(t, tenantSA("team-a", "app", controllerLevel)), nil)
+		b := keys(planFor(t, tenantSA("team-b", "app", controllerLevel)), nil)
+		g.Expect(a.source).To(Equal(b.source))
+		g.Expect(a.target).NotTo(Equal(b.target))
+	})
+	t.Run("list boundaries are kept", func(t *testing.T) {
+		g := NewWithT(t)
+		c := planFor(t, tenantSA("team-a", "app", objectLevel))
+		g.Expect(c.SourceKey([]string{"a,b"})).NotTo(Equal(c.SourceKey([]string{"a", "b"})))
+		g.Expect(c.SourceKey([]string{"a", "b"})).NotTo(Equal(c.SourceKey([]string{"b", "a"})))
+	})
+	t.Run("same inputs, same keys", func(t *testing.T) {
+		g := NewWithT(t)
+		g.Expect(keys(planFor(t, tenantSA("team-a", "app", objectLevel)), aud)).To(Equal(base))
+	})
+}
