@@ -1,0 +1,354 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/aws"
+	"github.com/identitychain/auth/gcp"
+)
+
+// explanation is what explain shows. Its JSON form is the -o json contract.
+type explanation struct {
+	Provider       string `json:"provider"`
+	ServiceAccount string `json:"serviceAccount,omitempty"`
+	Lockdown       bool   `json:"lockdown"`
+	// DefaultServiceAccountUsed is set when lockdown substituted the default
+	// ServiceAccount because the object named none.
+	DefaultServiceAccountUsed bool            `json:"defaultServiceAccountUsed,omitempty"`
+	Source                    *explainSource  `json:"source,omitempty"`
+	Target                    string          `json:"target,omitempty"`
+	Region                    string          `json:"region,omitempty"`
+	STSEndpoint               string          `json:"stsEndpoint,omitempty"`
+	SessionName               string          `json:"sessionName,omitempty"`
+	Scopes                    []string        `json:"scopes,omitempty"`
+	Hops                      []hop           `json:"hops,omitempty"`
+	CacheKey                  *explainKeyInfo `json:"cacheKey,omitempty"`
+	Warnings                  []string        `json:"warnings,omitempty"`
+	// Refused is the library's error when it refuses the chain, and Fix
+	// what to do about it, when idchain knows.
+	Refused string `json:"refused,omitempty"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+type explainSource struct {
+	Kind        string `json:"kind"`
+	Identity    string `json:"identity,omitempty"`
+	Description string `json:"description"`
+}
+
+// hop is one call of the chain, in order.
+type hop struct {
+	Call    string `json:"call"`
+	Details string `json:"details"`
+}
+
+type explainKeyInfo struct {
+	Source []auth.KeyInput `json:"source"`
+	Target []auth.KeyInput `json:"target,omitempty"`
+}
+
+func (a *app) newExplainCmd() *cobra.Command {
+	var f chainFlags
+	var file string
+	cmd := &cobra.Command{
+		Use:   "explain --provider aws|gcp|azure [--namespace NS --service-account SA] [-f manifest.yaml]",
+		Short: "Show the chain the library would follow for a ServiceAccount, without calling any cloud",
+		Long: `Explain reads the ServiceAccount a Flux object names and shows the chain the
+library would follow for it: the source of the credentials (the controller's
+own identity, or the ServiceAccount's), each call in order, the region,
+endpoint and session name, the multi-tenancy lockdown outcome, and the inputs
+of the cache keys. It calls the library's own planning function and makes no
+cloud call, so it is safe anywhere.
+
+The ServiceAccount comes from a manifest (-f, which may hold several; with
+exactly one, --namespace and --service-account default to it) or from the
+cluster of the kubeconfig. Without --service-account (and without -f) the
+object names no ServiceAccount: the controller's own identity is used, or,
+under lockdown, the default ServiceAccount.
+
+The annotations it reads, on that ServiceAccount:
+
+  eks.amazonaws.com/role-arn: arn:aws:iam::111111111111:role/source   # the SA's own role
+  aws.auth.fluxcd.io/assume-role: |
+    roleARN: arn:aws:iam::222222222222:role/target                     # required
+    useServiceAccount: true                                            # optional
+  iam.gke.io/gcp-service-account: source@source-project.iam.gserviceaccount.com
+  gcp.auth.fluxcd.io/impersonate: |
+    gcpServiceAccount: target@target-project.iam.gserviceaccount.com   # required
+    useServiceAccount: true                                            # optional
+
+Which identity is the source of the impersonation:
+
+  useServiceAccount           lockdown off        lockdown on
+  unset                       the controller      the ServiceAccount
+  true                        the ServiceAccount  the ServiceAccount
+  false                       the controller      refused
+  false, and an identity      refused             refused
+  annotation is present       (ambiguous)
+
+When the library refuses, explain prints its error and exits with status 1.`,
+		Example: `  # The controller's Pod Identity assumes a role in another account
+  idchain explain --provider aws --region us-east-1 -f serviceaccount.yaml
+
+  # The same ServiceAccount under multi-tenancy lockdown
+  idchain explain --provider aws --region us-east-1 -f serviceaccount.yaml --default-service-account default
+
+  # A ServiceAccount in the cluster
+  idchain explain --provider gcp -n my-app --service-account my-app`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			kube, err := a.explainClient(&f, file)
+			if err != nil {
+				return err
+			}
+			p, err := a.providerFor(f.provider)
+			if err != nil {
+				return err
+			}
+			e, planErr := explain(cmd.Context(), p, kube, &f)
+			if errors.Is(planErr, aws.ErrRegionRequired) {
+				planErr = fmt.Errorf("%w (idchain: pass --region)", planErr)
+			}
+			if f.output == "json" {
+				err = writeJSON(a.stdout, e)
+			} else {
+				err = a.printExplanation(a.stdout, e)
+			}
+			switch {
+			case planErr != nil:
+				return fail(planErr)
+			case err != nil:
+				return fail(err)
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVarP(&file, "filename", "f", "", "read ServiceAccounts from this manifest instead of the cluster (- for stdin)")
+	return cmd
+}
+
+// explainClient returns the client holding the ServiceAccounts: a fake one
+// filled from -f, or the cluster's.
+func (a *app) explainClient(f *chainFlags, file string) (client.Client, error) {
+	if file == "" {
+		if !f.needsServiceAccount() {
+			return nil, nil // the controller's identity: nothing to read
+		}
+		c, err := a.kube(f)
+		if err != nil {
+			return nil, usageError("%w", err)
+		}
+		return c, nil
+	}
+	m, err := readManifests([]string{file}, a.stdin)
+	if err != nil {
+		return nil, usageError("%w", err)
+	}
+	if len(m.problems) > 0 {
+		p := m.problems[0]
+		return nil, usageError("failed to read '%s:%d': %s", p.file, p.line, p.problem)
+	}
+	objs := make([]client.Object, 0, len(m.serviceAccounts))
+	for _, msa := range m.serviceAccounts {
+		sa := msa.sa.DeepCopy()
+		if sa.Namespace == "" {
+			sa.Namespace = lintDefaultNamespace
+		}
+		objs = append(objs, sa)
+	}
+	if len(objs) == 1 && f.serviceAccount == "" {
+		f.serviceAccount = objs[0].GetName()
+	}
+	if f.namespace == "" && len(objs) == 1 {
+		f.namespace = objs[0].GetNamespace()
+	}
+	if f.namespace == "" {
+		f.namespace = lintDefaultNamespace
+	}
+	return fake.NewClientBuilder().WithObjects(objs...).Build(), nil
+}
+
+// explain plans the chain with the library and describes it. It returns
+// the library's refusal, if any, along with what can be shown.
+func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainFlags) (*explanation, error) {
+	opts := f.options(kube)
+	var o auth.Options
+	o.Apply(opts...)
+	e := &explanation{Provider: p.GetName(), Lockdown: o.Lockdown()}
+	if f.serviceAccount != "" {
+		e.ServiceAccount = f.namespace + "/" + f.serviceAccount
+	}
+
+	chain, err := auth.Plan(ctx, p, opts...)
+	if err != nil {
+		e.Refused = err.Error()
+		if lp, ok := lintProviderFor(p.GetName()); ok {
+			_, e.Fix = lp.refusal(err, e.Lockdown)
+		}
+		return e, err
+	}
+	e.DefaultServiceAccountUsed = chain.DefaultServiceAccountUsed
+	if chain.DefaultServiceAccountUsed {
+		e.ServiceAccount = chain.Source.ServiceAccount.String()
+	}
+
+	var sa *corev1.ServiceAccount
+	if chain.Source.Kind == auth.SourceServiceAccount {
+		sa = &corev1.ServiceAccount{}
+		if err := kube.Get(ctx, chain.Source.ServiceAccount, sa); err != nil {
+			return e, fmt.Errorf("failed to get service account '%s': %w", chain.Source.ServiceAccount, err)
+		}
+	}
+	audiences, audNote, err := sourceAudiences(ctx, p, sa, f.audiences)
+	if err != nil {
+		e.Refused = err.Error()
+		return e, err
+	}
+
+	d := describe(chain, f, audiences, audNote)
+	e.Source = &explainSource{Kind: string(chain.Source.Kind), Identity: chain.Source.Identity, Description: d.source}
+	e.Hops, e.Warnings = d.hops, d.warnings
+	e.Region, e.STSEndpoint, e.SessionName, e.Scopes = d.region, d.endpoint, d.sessionName, d.scopes
+	if chain.Impersonation != nil {
+		e.Target = chain.Impersonation.Target
+	}
+
+	e.CacheKey = &explainKeyInfo{Source: chain.SourceKeyInputs(audiences), Target: chain.TargetKeyInputs()}
+	if audNote != "" {
+		for i, in := range e.CacheKey.Source {
+			if in.Name == "audiences" {
+				e.CacheKey.Source[i].Value = keyNote(audNote)
+			}
+		}
+	}
+	return e, nil
+}
+
+// sourceAudiences returns the audiences of the ServiceAccount token the way
+// the chain will pick them, or a note when only the cluster can tell (GKE
+// reads its workload identity pool from the metadata server, a network
+// call explain does not make).
+func sourceAudiences(ctx context.Context, p auth.Provider, sa *corev1.ServiceAccount, flag []string) ([]string, string, error) {
+	switch {
+	case sa == nil:
+		return nil, "", nil
+	case len(flag) > 0:
+		return flag, "", nil
+	case p.GetName() == gcp.ProviderName && sa.Annotations[gcpWorkloadIdentityProviderAnn] == "":
+		return nil, "<project>.svc.id.goog (the GKE workload identity pool, read from the metadata server at runtime)", nil
+	}
+	aud, err := p.GetAudiences(ctx, *sa)
+	if err != nil {
+		return nil, "", fmt.Errorf("failed to get provider audience: %w", err)
+	}
+	return aud, "", nil
+}
+
+func (a *app) printExplanation(w io.Writer, e *explanation) error {
+	s := a.style()
+	kv := table{}
+	row := func(k, v string) { kv.add(nil, k+":", v) }
+	row("Provider", e.Provider)
+	switch {
+	case e.ServiceAccount == "":
+		row("ServiceAccount", "none (the object names no ServiceAccount)")
+	case e.DefaultServiceAccountUsed:
+		row("ServiceAccount", e.ServiceAccount+" (the lockdown default: the object names none)")
+	default:
+		row("ServiceAccount", e.ServiceAccount)
+	}
+	lockdown := "off"
+	if e.Lockdown {
+		lockdown = "on: the controller's identity is never the source of an impersonation"
+	}
+	row("Lockdown", lockdown)
+	if e.Source != nil {
+		row("Source", e.Source.Description)
+		target := e.Target
+		if target == "" {
+			target = "none: the source's own token is the result"
+		}
+		row("Target", target)
+	}
+	if e.Region != "" {
+		row("Region", e.Region)
+	}
+	if e.STSEndpoint != "" {
+		row("STS endpoint", e.STSEndpoint)
+	}
+	if e.SessionName != "" {
+		row("Session name", e.SessionName)
+	}
+	if len(e.Scopes) > 0 {
+		row("Scopes", strings.Join(e.Scopes, ", "))
+	}
+	if e.Refused != "" {
+		kv.add(s.red, "Outcome:", "refused by the library (no cloud was called)")
+		if e.Fix != "" {
+			kv.add(s.yellow, "Fix:", e.Fix)
+		}
+	} else {
+		kv.add(s.green, "Outcome:", "allowed (no cloud was called; `idchain token` runs this chain)")
+	}
+	if err := kv.write(w, s); err != nil {
+		return err
+	}
+	for _, warn := range e.Warnings {
+		fmt.Fprintf(w, "%s %s\n", s.yellow("Warning:"), warn)
+	}
+	if e.Refused != "" {
+		return nil
+	}
+
+	fmt.Fprintln(w)
+	hops := table{header: []string{"STEP", "CALL", "DETAILS"}}
+	for i, h := range e.Hops {
+		hops.add(nil, fmt.Sprint(i+1), h.Call, h.Details)
+	}
+	if err := hops.write(w, s); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w)
+	keys := table{header: []string{"CACHE KEY", "INPUT", "VALUE"}}
+	for _, in := range e.CacheKey.Source {
+		keys.add(nil, "source", in.Name, keyValue(in.Value))
+	}
+	for _, in := range e.CacheKey.Target {
+		keys.add(nil, "target", in.Name, keyValue(in.Value))
+	}
+	return keys.write(w, s)
+}
+
+// keyNote stands for a cache key input only the cluster can tell.
+type keyNote string
+
+// keyValue shows a cache key input as JSON, the way the key encodes it, so
+// "" and [] and ["a,b"] are told apart.
+func keyValue(v any) string {
+	if n, ok := v.(keyNote); ok {
+		return string(n)
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	fluxauth "github.com/fluxcd/pkg/auth"
+	. "github.com/onsi/gomega"
+
+	"github.com/identitychain/auth/fakes"
+)
+
+// seedArgs returns the explain arguments for a seed manifest of the
+// repository: its provider is the prefix of its name, and AWS needs a
+// region, as the object spec would give it.
+func seedArgs(path string) []string {
+	provider, _, _ := strings.Cut(filepath.Base(path), "-")
+	args := []string{"explain", "--provider", provider, "-f", path}
+	if provider == "aws" {
+		args = append(args, "--region", "us-east-1")
+	}
+	return args
+}
+
+// TestExplainSeeds pins the explanation of every seed manifest of the
+// repository, with lockdown off and on.
+func TestExplainSeeds(t *testing.T) {
+	t.Parallel()
+	seeds, err := filepath.Glob("../../testdata/*.yaml")
+	if err != nil || len(seeds) == 0 {
+		t.Fatalf("no seed manifests: %v", err)
+	}
+	for _, seed := range seeds {
+		for _, lockdown := range []bool{false, true} {
+			name := strings.TrimSuffix(filepath.Base(seed), ".yaml")
+			args := seedArgs(seed)
+			if lockdown {
+				name += "-lockdown"
+				args = append(args, "--default-service-account", "default")
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				r := run(t, nil, args...)
+				checkGolden(t, filepath.Join("explain", name+".txt"), r.golden())
+				want := exitOK
+				if strings.Contains(r.stdout, "refused") {
+					want = exitFindings
+				}
+				NewWithT(t).Expect(r.code).To(Equal(want), r.stderr)
+			})
+		}
+	}
+}
+
+func TestExplainJSON(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	r := run(t, nil, append(seedArgs("../../testdata/aws-object-irsa.yaml"), "-o", "json")...)
+	g.Expect(r.code).To(Equal(exitOK), r.stderr)
+	checkGolden(t, filepath.Join("explain", "aws-object-irsa.json"), r.stdout)
+
+	var e explanation
+	g.Expect(json.Unmarshal([]byte(r.stdout), &e)).To(Succeed())
+	g.Expect(e.Source.Kind).To(Equal("service-account"))
+	g.Expect(e.Source.Identity).To(Equal("arn:aws:iam::111111111111:role/source-account-role"))
+	g.Expect(e.Target).To(Equal("arn:aws:iam::222222222222:role/target-account-role"))
+	g.Expect(e.SessionName).To(Equal("my-app.my-app.fluxcd.io"))
+	g.Expect(e.Hops).To(HaveLen(3))
+}
+
+func TestExplainRefusals(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{
+			name:    "AWS impersonation without a region",
+			args:    []string{"explain", "--provider", "aws", "-f", "../../testdata/aws-pod-identity.yaml"},
+			wantErr: "an AWS region is required to assume a role: service account 'my-app/my-app' asks to assume role 'arn:aws:iam::222222222222:role/target-account-role'. set the region in the object spec (auth.WithSTSRegion) (idchain: pass --region)",
+		},
+		{
+			name: "lockdown and the object names no ServiceAccount, default missing",
+			args: []string{"explain", "--provider", "gcp", "-n", "team-a", "--default-service-account", "flux",
+				"-f", "testdata/lint/clean/tenants.yaml"},
+			wantErr: "failed to get default service account 'team-a/flux': " + fluxauth.ErrDefaultServiceAccountNotFound.Error() +
+				". create it, or set .spec.serviceAccountName on the object",
+		},
+		{
+			name:    "ambiguous source",
+			args:    []string{"explain", "--provider", "aws", "--region", "us-east-1", "-f", "testdata/lint/bad/ambiguous.yaml"},
+			wantErr: "ambiguous impersonation source: aws.auth.fluxcd.io/assume-role on service account 'team-a/app'",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			r := run(t, nil, tt.args...)
+			g.Expect(r.code).To(Equal(exitFindings))
+			g.Expect(r.stdout).To(ContainSubstring("refused by the library (no cloud was called)"))
+			g.Expect(r.stderr).To(HavePrefix("Error: " + tt.wantErr))
+		})
+	}
+}
+
+func TestExplainPicksAServiceAccountOfAManifest(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	r := run(t, nil, "explain", "--provider", "gcp", "-n", "team-a", "--service-account", "gcp-direct",
+		"--default-service-account", "default", "-f", "testdata/lint/clean/tenants.yaml")
+	g.Expect(r.code).To(Equal(exitOK), r.stderr)
+	g.Expect(r.stdout).To(ContainSubstring("Source:          ServiceAccount team-a/gcp-direct, by direct access (object level)\n"))
+}
+
+func TestExplainControllerIdentity(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	// No ServiceAccount, no lockdown: nothing to read, no cluster needed.
+	r := run(t, nil, "explain", "--provider", "aws", "--region", "us-east-1")
+	g.Expect(r.code).To(Equal(exitOK), r.stderr)
+	checkGolden(t, filepath.Join("explain", "controller.txt"), r.golden())
+}
+
+// TestExplainFromCluster reads the ServiceAccount through the Kubernetes
+// client, as without -f.
+func TestExplainFromCluster(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	sa, err := demoServiceAccount("gcp-object-wif.yaml")
+	g.Expect(err).NotTo(HaveOccurred())
+	issuer, err := fakes.NewIssuer(demoIssuerURL)
+	g.Expect(err).NotTo(HaveOccurred())
+	kube := func(a *app) { a.kubeClient = fakes.NewKubeClient(issuer, sa) }
+
+	r := run(t, kube, "explain", "--provider", "gcp", "-n", "my-app", "--service-account", "my-app")
+	g.Expect(r.code).To(Equal(exitOK), r.stderr)
+	g.Expect(r.stdout).To(ContainSubstring("iamcredentials generateAccessToken source-sa@source-project.iam.gserviceaccount.com"))
+
+	r = run(t, kube, "explain", "--provider", "gcp", "-n", "my-app", "--service-account", "nope")
+	g.Expect(r.code).To(Equal(exitFindings))
+	g.Expect(r.stderr).To(ContainSubstring(`failed to get service account 'my-app/nope': serviceaccounts "nope" not found`))
+}
+
+// TestExplainFeatureGateOff changes the process-wide upstream gate, so it
+// cannot run in parallel with the other tests.
+func TestExplainFeatureGateOff(t *testing.T) {
+	g := NewWithT(t)
+	t.Cleanup(fluxauth.EnableObjectLevelWorkloadIdentity)
+	r := run(t, nil, append(seedArgs("../../testdata/aws-object-irsa.yaml"), "--object-level-workload-identity=false")...)
+	g.Expect(r.code).To(Equal(exitFindings))
+	g.Expect(r.stderr).To(HavePrefix("Error: ObjectLevelWorkloadIdentity feature gate is not enabled: service account 'my-app/my-app' would be the source"))
+}
+
+func TestExplainUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"explain"}, "--provider is required: aws, gcp or azure"},
+		{[]string{"explain", "--provider", "oci"}, "invalid provider 'oci': must be aws, gcp or azure"},
+		{[]string{"explain", "--provider", "aws", "-o", "yaml"}, "invalid output format 'yaml': must be table or json"},
+		{[]string{"explain", "--provider", "aws", "--sts-endpoint", "https://evil.example.com"}, "invalid STS endpoint: 'https://evil.example.com'"},
+		{[]string{"explain", "--provider", "aws", "-f", "testdata/lint/bad/invalid-yaml.yaml"}, "failed to read 'testdata/lint/bad/invalid-yaml.yaml:4': invalid YAML"},
+		{[]string{"explain", "--provider", "aws", "extra"}, `unknown command "extra" for "idchain explain"`},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			r := run(t, nil, tt.args...)
+			g.Expect(r.code).To(Equal(exitUsage))
+			g.Expect(r.stderr).To(HavePrefix("Error: " + tt.wantErr))
+		})
+	}
+}

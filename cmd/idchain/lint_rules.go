@@ -1,0 +1,338 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	fluxauth "github.com/fluxcd/pkg/auth"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/aws"
+	"github.com/identitychain/auth/azure"
+	"github.com/identitychain/auth/gcp"
+)
+
+// Annotations the library reads that its packages do not export.
+const (
+	awsRoleARNAnnotation           = "eks.amazonaws.com/role-arn"
+	gcpServiceAccountAnn           = "iam.gke.io/gcp-service-account"
+	gcpWorkloadIdentityProviderAnn = "gcp.auth.fluxcd.io/workload-identity-provider"
+	fluxAnnotationDomainTail       = ".auth.fluxcd.io/"
+)
+
+// What lint assumes about the objects it cannot see.
+const (
+	// lintRegion is any valid region: the region is set on the Flux
+	// object, not the ServiceAccount, so lint cannot know it.
+	lintRegion = "us-east-1"
+	// lintDefaultNamespace is where a ServiceAccount without a namespace
+	// lands, as with kubectl apply.
+	lintDefaultNamespace = "default"
+	// lintDefaultSA turns lockdown on for --lockdown; its name does not
+	// matter, because every ServiceAccount checked is named.
+	lintDefaultSA = "default"
+)
+
+// lintProvider is what lint knows about one provider: which annotations
+// make a ServiceAccount relevant to it, and how to say what to do.
+type lintProvider struct {
+	name     string
+	provider auth.Provider
+	// identity are the annotations naming the ServiceAccount's own identity,
+	// each checked by the library when present.
+	identity []string
+	// known are the provider's *.auth.fluxcd.io annotations.
+	known []string
+	// annotationFix tells how to write the impersonation annotation.
+	annotationFix string
+	// lockdownFix tells how to move the source from the controller to the
+	// ServiceAccount.
+	lockdownFix string
+}
+
+var lintProviders = []lintProvider{
+	{
+		name: aws.ProviderName, provider: aws.Provider{},
+		identity: []string{awsRoleARNAnnotation},
+		known:    []string{aws.AssumeRoleAnnotation},
+		annotationFix: "write the value as YAML fields: 'roleARN: arn:aws:iam::<account>:role/<name>' (required) " +
+			"and 'useServiceAccount: true|false' (optional)",
+		lockdownFix: "remove 'useServiceAccount: false' and add " + awsRoleARNAnnotation +
+			", so the ServiceAccount's own role is the source",
+	},
+	{
+		name: gcp.ProviderName, provider: gcp.Provider{},
+		identity: []string{gcpServiceAccountAnn, gcpWorkloadIdentityProviderAnn},
+		known:    []string{gcp.ImpersonateAnnotation, gcpWorkloadIdentityProviderAnn},
+		annotationFix: "write the value as YAML fields: 'gcpServiceAccount: <name>@<project>.iam.gserviceaccount.com' " +
+			"(required) and 'useServiceAccount: true|false' (optional)",
+		lockdownFix: "remove 'useServiceAccount: false': the ServiceAccount's own identity (" + gcpServiceAccountAnn +
+			", or direct access without it) becomes the source",
+	},
+	{
+		name: azure.ProviderName, provider: azure.Provider{},
+		known: []string{azure.ImpersonateAnnotation},
+	},
+}
+
+// relevant reports whether sa carries an annotation of p.
+func (p lintProvider) relevant(sa corev1.ServiceAccount) bool {
+	for k := range sa.Annotations {
+		if strings.HasPrefix(k, p.name+fluxAnnotationDomainTail) || slices.Contains(p.identity, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// configured reports whether sa has the provider's impersonation annotation
+// or an identity annotation, i.e. whether the library would do anything
+// provider-specific with it.
+func (p lintProvider) configured(sa corev1.ServiceAccount) bool {
+	for _, k := range append([]string{p.known[0]}, p.identity...) {
+		if _, ok := sa.Annotations[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// lint checks every ServiceAccount of m.
+func lint(m *manifests, lockdown bool) lintReport {
+	// The controllers that read these annotations run with the upstream
+	// feature gate on; without it every ServiceAccount source is refused.
+	setObjectLevelWorkloadIdentity(true)
+
+	r := lintReport{Findings: []finding{}}
+	for _, p := range m.problems {
+		r.Findings = append(r.Findings, finding{File: p.file, Line: p.line, Namespace: p.namespace,
+			ServiceAccount: p.name, Annotation: p.annotation, Rule: p.rule, Problem: p.problem, Fix: p.fix})
+	}
+	for _, msa := range m.serviceAccounts {
+		checked := false
+		for _, p := range lintProviders {
+			if !p.relevant(msa.sa) {
+				continue
+			}
+			checked = true
+			for _, f := range p.check(msa, lockdown) {
+				f.File, f.Namespace, f.ServiceAccount, f.Provider = msa.file, msa.sa.Namespace, msa.sa.Name, p.name
+				r.Findings = append(r.Findings, f)
+			}
+		}
+		if checked {
+			r.Summary.Checked++
+		}
+	}
+	// By file as read, then by line, however the finding was made.
+	slices.SortStableFunc(r.Findings, func(a, b finding) int {
+		return cmp.Or(cmp.Compare(m.order[a.File], m.order[b.File]), cmp.Compare(a.Line, b.Line))
+	})
+	r.Summary.Files = m.files
+	r.Summary.ServiceAccounts = len(m.serviceAccounts)
+	r.Summary.Findings = len(r.Findings)
+	r.Summary.Lockdown = lockdown
+	return r
+}
+
+// check returns every problem of one ServiceAccount for provider p: the
+// annotations one by one, then the decision the library makes with them.
+func (p lintProvider) check(msa manifestSA, lockdown bool) []finding {
+	sa := msa.sa
+	var out []finding
+	add := func(key, rule, problem, fix string) {
+		out = append(out, finding{Line: msa.lineOf(key), Annotation: key, Rule: rule, Problem: problem, Fix: fix})
+	}
+
+	for _, k := range slices.Sorted(maps.Keys(sa.Annotations)) {
+		if strings.HasPrefix(k, p.name+fluxAnnotationDomainTail) && !slices.Contains(p.known, k) {
+			add(k, "unknown-annotation", "unknown annotation: the library ignores it, so the identity it meant to "+
+				"configure is silently not used", unknownAnnotationFix(k, p.known))
+		}
+	}
+
+	impKey := p.known[0]
+	_, err := p.provider.ParseImpersonation(sa, fluxauth.WithSTSRegion(lintRegion))
+	parsed := err == nil
+	if err != nil {
+		rule, fix := p.refusal(err, lockdown)
+		problem := err.Error()
+		if annErr := (*auth.AnnotationError)(nil); errors.As(err, &annErr) {
+			problem = annErr.Reason // the key and ServiceAccount have their own columns
+		}
+		if rule == "" {
+			rule, fix = "refused", p.annotationFix
+		}
+		add(impKey, rule, problem, fix)
+	}
+
+	identityErrs := p.checkIdentity(sa, add)
+
+	if !parsed || !p.configured(sa) {
+		// Planning would only repeat the annotation error, or, for a
+		// ServiceAccount that only has a misspelt annotation, refuse a
+		// chain nobody asked for.
+		return out
+	}
+	if err := p.plan(sa, lockdown); err != nil {
+		for _, ie := range identityErrs {
+			if strings.Contains(err.Error(), ie.Error()) {
+				return out // already reported on its own annotation
+			}
+		}
+		add(p.classify(sa, err, lockdown))
+	}
+	return out
+}
+
+// checkIdentity validates each identity annotation present with the
+// library, whether or not it is the source: it becomes the source the day
+// lockdown is turned on or useServiceAccount changes.
+func (p lintProvider) checkIdentity(sa corev1.ServiceAccount, add func(key, rule, problem, fix string)) []error {
+	var errs []error
+	report := func(key string, err error, fix string) {
+		if err != nil {
+			errs = append(errs, err)
+			add(key, "invalid-identity", err.Error(), fix)
+		}
+	}
+	present := func(key string) bool { _, ok := sa.Annotations[key]; return ok }
+	switch p.name {
+	case aws.ProviderName:
+		if present(awsRoleARNAnnotation) {
+			_, err := aws.Provider{}.GetIdentity(sa)
+			report(awsRoleARNAnnotation, err, "set "+awsRoleARNAnnotation+" to the IAM role the ServiceAccount's "+
+				"token is exchanged for, e.g. arn:aws:iam::111111111111:role/source")
+		}
+	case gcp.ProviderName:
+		if present(gcpServiceAccountAnn) {
+			_, err := gcp.Provider{}.GetIdentity(sa)
+			report(gcpServiceAccountAnn, err, "set "+gcpServiceAccountAnn+" to <name>@<project>.iam.gserviceaccount.com, "+
+				"or remove it to use direct access")
+		}
+		if present(gcpWorkloadIdentityProviderAnn) {
+			// With the annotation present upstream reads nothing from the
+			// network: the audience is the annotation itself.
+			_, err := gcp.Provider{}.GetAudiences(context.Background(), sa)
+			report(gcpWorkloadIdentityProviderAnn, err, "set "+gcpWorkloadIdentityProviderAnn+
+				" to projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>")
+		}
+	}
+	// Azure's client-id and tenant-id are left alone: the Azure workload
+	// identity webhook reads them too, and needs no tenant-id, so checking
+	// them would flag ServiceAccounts that never meet Flux.
+	return errs
+}
+
+// plan asks the library which chain it would follow for sa, exactly as a
+// controller would, with a client that holds sa alone.
+func (p lintProvider) plan(sa corev1.ServiceAccount, lockdown bool) error {
+	if sa.Namespace == "" {
+		sa.Namespace = lintDefaultNamespace
+	}
+	kube := fake.NewClientBuilder().WithObjects(&sa).Build()
+	opts := []auth.Option{
+		auth.WithClient(kube),
+		auth.WithServiceAccountNamespace(sa.Namespace),
+		auth.WithServiceAccountName(sa.Name),
+		auth.WithSTSRegion(lintRegion),
+	}
+	if lockdown {
+		opts = append(opts, auth.WithDefaultServiceAccount(lintDefaultSA))
+	}
+	_, err := auth.Plan(context.Background(), p.provider, opts...)
+	return err
+}
+
+// classify turns a refusal of Plan into a finding.
+func (p lintProvider) classify(sa corev1.ServiceAccount, err error, lockdown bool) (key, rule, problem, fix string) {
+	key = p.known[0]
+	if _, ok := sa.Annotations[key]; !ok {
+		key = ""
+	}
+	rule, fix = p.refusal(err, lockdown)
+	if id := p.provider.IdentityAnnotation(); rule == "lockdown-forbids-controller" && sa.Annotations[id] != "" {
+		fix = fmt.Sprintf("remove 'useServiceAccount: false': the ServiceAccount's own %s becomes the source", id)
+	}
+	if rule == "" {
+		rule, fix = "refused", "see the problem: it is the library's refusal"
+	}
+	return key, rule, err.Error(), fix
+}
+
+// refusal names a refusal of the library, by its exported sentinels and
+// types, and says how to fix it; "" when it is none lint knows.
+func (p lintProvider) refusal(err error, lockdown bool) (rule, fix string) {
+	var annErr *auth.AnnotationError
+	switch {
+	case errors.As(err, &annErr):
+		return "invalid-annotation", p.annotationFix
+	case errors.Is(err, azure.ErrNoImpersonation):
+		return "azure-no-impersonation", "remove the annotation and use workload identity federation " +
+			"(azure.workload.identity/client-id and azure.workload.identity/tenant-id)"
+	case errors.Is(err, auth.ErrAmbiguousSource):
+		return "ambiguous-source", fmt.Sprintf(
+			"remove %s, or set 'useServiceAccount: true' to impersonate from it", p.provider.IdentityAnnotation())
+	case errors.Is(err, auth.ErrLockdownForbidsControllerIdentity):
+		return "lockdown-forbids-controller", p.lockdownFix
+	case errors.Is(err, aws.ErrNoServiceAccountRole):
+		why := "'useServiceAccount: true' makes the ServiceAccount the source"
+		if lockdown {
+			why = "under lockdown the ServiceAccount, not the controller, is the source"
+		}
+		return "missing-identity", fmt.Sprintf("add %s with a role the target role trusts: %s", awsRoleARNAnnotation, why)
+	}
+	return "", ""
+}
+
+// lintProviderFor returns what lint knows about the named provider.
+func lintProviderFor(name string) (lintProvider, bool) {
+	for _, p := range lintProviders {
+		if p.name == name {
+			return p, true
+		}
+	}
+	return lintProvider{}, false
+}
+
+// unknownAnnotationFix suggests the known annotation nearest to key.
+func unknownAnnotationFix(key string, known []string) string {
+	best, dist := "", len(key)
+	for _, k := range known {
+		if d := editDistance(key, k); d < dist {
+			best, dist = k, d
+		}
+	}
+	if best != "" && dist <= len(best)/3 {
+		return fmt.Sprintf("did you mean %s?", best)
+	}
+	return "use one of " + sentence(known)
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+)
+
+// rulesOf runs lint -o json and returns the rule of every finding.
+func rulesOf(t *testing.T, setup func(*app), args ...string) ([]string, lintReport, result) {
+	t.Helper()
+	r := run(t, setup, append([]string{"lint", "-o", "json"}, args...)...)
+	var report lintReport
+	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
+		t.Fatalf("lint -o json printed invalid JSON: %v\n%s%s", err, r.stdout, r.stderr)
+	}
+	rules := []string{}
+	for _, f := range report.Findings {
+		rules = append(rules, f.Rule)
+	}
+	return rules, report, r
+}
+
+// TestLintCorpus runs lint on one manifest per kind of misconfiguration,
+// pins the human output in a golden file and the rules in the JSON output.
+func TestLintCorpus(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		file      string
+		lockdown  bool
+		wantRules []string
+	}{
+		{file: "invalid-yaml.yaml", wantRules: []string{"invalid-yaml"}},
+		{file: "invalid-manifest.yaml", wantRules: []string{"invalid-manifest"}},
+		{file: "not-a-string.yaml", wantRules: []string{"invalid-manifest"}},
+		{file: "unknown-field.yaml", wantRules: []string{"invalid-annotation"}},
+		{file: "unknown-annotation.yaml", wantRules: []string{"unknown-annotation"}},
+		{file: "empty-value.yaml", wantRules: []string{"invalid-annotation"}},
+		{file: "bad-arn.yaml", wantRules: []string{"invalid-annotation"}},
+		{file: "bad-email.yaml", wantRules: []string{"invalid-annotation"}},
+		{file: "bad-identity.yaml", wantRules: []string{"invalid-identity"}},
+		{file: "ambiguous.yaml", wantRules: []string{"ambiguous-source"}},
+		{file: "ambiguous.yaml", lockdown: true, wantRules: []string{"lockdown-forbids-controller"}},
+		{file: "lockdown-refused.yaml", wantRules: []string{}},
+		{file: "lockdown-refused.yaml", lockdown: true, wantRules: []string{"lockdown-forbids-controller"}},
+		{file: "lockdown-no-role.yaml", wantRules: []string{}},
+		{file: "lockdown-no-role.yaml", lockdown: true, wantRules: []string{"missing-identity"}},
+		{file: "azure-impersonate.yaml", wantRules: []string{"azure-no-impersonation"}},
+		{file: "multi-document.yaml", wantRules: []string{"invalid-identity"}},
+	} {
+		name := strings.TrimSuffix(tt.file, ".yaml")
+		var flags []string
+		if tt.lockdown {
+			name += "-lockdown"
+			flags = []string{"--lockdown"}
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			path := filepath.Join("testdata", "lint", "bad", tt.file)
+			wantCode := exitFindings
+			if len(tt.wantRules) == 0 {
+				wantCode = exitOK
+			}
+
+			r := run(t, nil, append(append([]string{"lint"}, flags...), path)...)
+			g.Expect(r.code).To(Equal(wantCode), r.stdout+r.stderr)
+			g.Expect(r.stderr).To(BeEmpty())
+			checkGolden(t, filepath.Join("lint", name+".txt"), r.golden())
+
+			rules, report, jr := rulesOf(t, nil, append(flags, path)...)
+			g.Expect(jr.code).To(Equal(wantCode))
+			g.Expect(rules).To(Equal(tt.wantRules))
+			for _, f := range report.Findings {
+				g.Expect(f.File).To(Equal(path))
+				g.Expect(f.Line).To(BeNumerically(">", 0), "every finding of the corpus has a line")
+				g.Expect(f.Fix).NotTo(BeEmpty())
+			}
+		})
+	}
+}
+
+func TestLintFindsTheBadDocumentOfAMultiDocumentFile(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	_, report, _ := rulesOf(t, nil, "testdata/lint/bad/multi-document.yaml")
+	g.Expect(report.Findings).To(HaveLen(1))
+	f := report.Findings[0]
+	g.Expect(f.ServiceAccount).To(Equal("bad"))
+	g.Expect(f.Annotation).To(Equal("iam.gke.io/gcp-service-account"))
+	g.Expect(f.Line).To(Equal(37), "the line of the annotation in the third document")
+	g.Expect(report.Summary).To(Equal(lintCounts{Files: 1, ServiceAccounts: 2, Checked: 2, Findings: 1}))
+}
+
+func TestLintClean(t *testing.T) {
+	t.Parallel()
+	for _, flags := range [][]string{nil, {"--lockdown"}} {
+		t.Run(strings.Join(append([]string{"lint"}, flags...), " "), func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			r := run(t, nil, append(append([]string{"lint"}, flags...), "testdata/lint/clean")...)
+			g.Expect(r.code).To(Equal(exitOK), r.stdout+r.stderr)
+			g.Expect(r.stdout).To(HavePrefix("No problems. Checked 1 file, 5 ServiceAccounts, 4 with identity annotations"))
+			g.Expect(r.stderr).To(BeEmpty())
+		})
+	}
+}
+
+// TestLintSeeds lints the seed manifests of the repository: the library
+// accepts every case of the proposal but the Azure one, and under lockdown
+// refuses the two controller-level AWS cases (no role for the
+// ServiceAccount to be the source).
+func TestLintSeeds(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	_, report, r := rulesOf(t, nil, "../../testdata")
+	g.Expect(r.code).To(Equal(exitFindings))
+	g.Expect(byFile(report)).To(Equal(map[string][]string{
+		"azure-impersonate.yaml": {"azure-no-impersonation"},
+	}))
+
+	_, report, _ = rulesOf(t, nil, "--lockdown", "../../testdata")
+	g.Expect(byFile(report)).To(Equal(map[string][]string{
+		"aws-controller-irsa.yaml": {"missing-identity"},
+		"aws-pod-identity.yaml":    {"missing-identity"},
+		"azure-impersonate.yaml":   {"azure-no-impersonation"},
+	}))
+}
+
+func byFile(r lintReport) map[string][]string {
+	m := map[string][]string{}
+	for _, f := range r.Findings {
+		m[filepath.Base(f.File)] = append(m[filepath.Base(f.File)], f.Rule)
+	}
+	return m
+}
+
+// TestLintDirectory pins the JSON of the whole corpus: directories are read
+// recursively, in order, and every file's findings are reported.
+func TestLintDirectory(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	r := run(t, nil, "lint", "-o", "json", "--lockdown", "testdata/lint")
+	g.Expect(r.code).To(Equal(exitFindings))
+	checkGolden(t, filepath.Join("lint", "corpus-lockdown.json"), r.stdout)
+}
+
+func TestLintStdin(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	data, err := os.ReadFile("testdata/lint/bad/ambiguous.yaml")
+	g.Expect(err).NotTo(HaveOccurred())
+	stdin := func(a *app) { a.stdin = strings.NewReader(string(data)) }
+
+	rules, report, r := rulesOf(t, stdin, "-")
+	g.Expect(r.code).To(Equal(exitFindings))
+	g.Expect(rules).To(Equal([]string{"ambiguous-source"}))
+	g.Expect(report.Findings[0].File).To(Equal("<stdin>"))
+	g.Expect(report.Findings[0].Line).To(Equal(10))
+}
+
+func TestLintUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"no path", []string{"lint"}, "Error: requires at least 1 arg(s), only received 0"},
+		{"missing path", []string{"lint", "testdata/lint/nope.yaml"}, "Error: failed to read 'testdata/lint/nope.yaml': no such file or directory"},
+		{"bad output", []string{"lint", "-o", "xml", "testdata/lint/clean"}, "Error: invalid output format 'xml': must be table or json"},
+		{"unknown flag", []string{"lint", "--lockdwn", "testdata/lint/clean"}, "Error: unknown flag: --lockdwn"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			r := run(t, nil, tt.args...)
+			g.Expect(r.code).To(Equal(exitUsage))
+			g.Expect(r.stdout).To(BeEmpty())
+			g.Expect(r.stderr).To(Equal(tt.wantErr + "\nRun 'idchain lint --help' for usage.\n"))
+		})
+	}
+}

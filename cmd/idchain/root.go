@@ -1,0 +1,137 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/identitychain/auth"
+)
+
+// Exit codes, the same for every subcommand, so scripts can tell a finding
+// or a refusal (1) from a mistake in how idchain was called (2).
+const (
+	exitOK       = 0
+	exitFindings = 1
+	exitUsage    = 2
+)
+
+// app is what the commands need from the outside world. main fills it from
+// the process; tests fill it with buffers and fakes.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	// color turns on ANSI colour in human output.
+	color bool
+
+	// provider, when set, replaces the real provider of a name, so that
+	// `token` can be tested against the fakes. Optional.
+	provider func(name string) (auth.Provider, error)
+	// kubeClient, when set, replaces the client built from the kubeconfig.
+	// Optional.
+	kubeClient client.Client
+}
+
+// exitError ends a command with a status. A nil err means the command
+// already told the user everything (e.g. lint printed its findings).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// fail ends a command with status 1 and err printed to stderr.
+func fail(err error) error { return &exitError{code: exitFindings, err: err} }
+
+// usageError ends a command with status 2.
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// run executes the command line args and returns the exit status.
+func (a *app) run(args []string) int {
+	root := a.newRootCmd()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) {
+		// Cobra's own errors: unknown command or flag, wrong arguments.
+		ee = &exitError{code: exitUsage, err: err}
+	}
+	if ee.err != nil {
+		fmt.Fprintf(a.stderr, "%s %s\n", a.style().red("Error:"), ee.err)
+		if ee.code == exitUsage {
+			fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", commandPath(root, args))
+		}
+	}
+	return ee.code
+}
+
+// commandPath names the subcommand args asked for, for the usage hint.
+func commandPath(root *cobra.Command, args []string) string {
+	if c, _, err := root.Find(args); err == nil && c != nil {
+		return c.CommandPath()
+	}
+	return root.Name()
+}
+
+func (a *app) newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "idchain",
+		Short: "Explain, lint, run and demo cloud identity impersonation for Flux",
+		Long: `idchain is the command-line companion of github.com/identitychain/auth, which
+lets a Flux object reach a cloud identity by impersonation: AWS STS AssumeRole
+and GCP IAM Credentials generateAccessToken, configured on the Kubernetes
+ServiceAccount the object names.
+
+  apiVersion: v1
+  kind: ServiceAccount
+  metadata:
+    name: my-app
+    namespace: my-app
+    annotations:
+      aws.auth.fluxcd.io/assume-role: |
+        roleARN: arn:aws:iam::222222222222:role/target
+      gcp.auth.fluxcd.io/impersonate: |
+        gcpServiceAccount: target@target-project.iam.gserviceaccount.com
+
+Every rule idchain applies is the library's own: it calls the same parsers
+and the same planning function a controller calls.`,
+		Example: `  # See every case of the proposal run against in-process fake clouds
+  idchain demo
+
+  # Find misconfigured annotations before they reach the cluster (CI)
+  idchain lint ./clusters --lockdown
+
+  # Show the chain a ServiceAccount asks for, without calling any cloud
+  idchain explain --provider aws --region us-east-1 -f serviceaccount.yaml
+
+  # Inside a controller pod: run the chain and show who it became
+  idchain token --provider aws -n my-app --service-account my-app --region us-east-1`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: exitUsage, err: err}
+	})
+	root.CompletionOptions.HiddenDefaultCmd = true
+	root.AddCommand(a.newDemoCmd(), a.newLintCmd(), a.newExplainCmd(), a.newTokenCmd())
+	return root
+}
