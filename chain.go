@@ -116,7 +116,14 @@ func Plan(ctx context.Context, provider Provider, opts ...Option) (*Chain, error
 	}
 	identity, err := provider.GetIdentity(*sa)
 	if err != nil {
-		return nil, fmt.Errorf("failed to get provider identity from service account '%s' annotations: %w", key, err)
+		err = fmt.Errorf("failed to get provider identity from service account '%s' annotations: %w", key, err)
+		if imp != nil && imp.UseServiceAccount == nil && c.Lockdown {
+			// The annotation alone looks like controller-level
+			// impersonation; say why the ServiceAccount is the source.
+			err = fmt.Errorf("%w (under multi-tenancy lockdown the service account, not the controller, "+
+				"is the source of %s)", err, imp.Annotation)
+		}
+		return nil, err
 	}
 	c.Source = Source{Kind: SourceServiceAccount, ServiceAccount: key, Identity: identity}
 	return c, nil

@@ -197,7 +197,8 @@ func TestLockdownRules(t *testing.T) {
 			wantErrIs: aws.ErrNoServiceAccountRole, wantNoCall: true,
 			wantErr: "failed to get provider identity from service account 'my-app/app' annotations: " +
 				"the service account has no eks.amazonaws.com/role-arn annotation: " +
-				"add eks.amazonaws.com/role-arn with the IAM role the service account's token is exchanged for",
+				"add eks.amazonaws.com/role-arn with the IAM role the service account's token is exchanged for " +
+				"(under multi-tenancy lockdown the service account, not the controller, is the source of aws.auth.fluxcd.io/assume-role)",
 		},
 	} {
 		t.Run(tt.lockdown.String()+"/"+tt.name, func(t *testing.T) {
