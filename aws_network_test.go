@@ -3,13 +3,9 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,26 +43,7 @@ func TestAWSAssumeRoleThroughProxy(t *testing.T) {
 	w.sts.AllowAssumeRole(controllerRole, targetRole)
 
 	stsURL, _ := url.Parse(w.sts.URL)
-	var proxied atomic.Int64
-	proxy := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.URL.Host == stsURL.Host {
-			proxied.Add(1)
-		}
-		r.RequestURI = ""
-		resp, err := http.DefaultTransport.RoundTrip(r)
-		if err != nil {
-			http.Error(rw, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			rw.Header()[k] = v
-		}
-		rw.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(rw, resp.Body)
-	}))
-	t.Cleanup(proxy.Close)
-	proxyURL, _ := url.Parse(proxy.URL)
+	proxyURL, proxied := countingProxy(t, stsURL.Host)
 
 	_, err := auth.GetAccessToken(context.Background(), w.provider, append(opts, auth.WithProxyURL(*proxyURL))...)
 	g.Expect(err).NotTo(HaveOccurred())
