@@ -18,7 +18,9 @@ const (
 	// AssumeRoleAnnotation configures impersonation of an IAM role.
 	AssumeRoleAnnotation = "aws.auth.fluxcd.io/assume-role"
 
-	roleARNAnnotation = "eks.amazonaws.com/role-arn"
+	// RoleARNAnnotation names the ServiceAccount's own IAM role (IRSA); it is
+	// the source when the ServiceAccount is.
+	RoleARNAnnotation = "eks.amazonaws.com/role-arn"
 )
 
 // AssumeRoleConfig is the YAML value of the AssumeRoleAnnotation.

@@ -80,21 +80,21 @@ func (p Provider) GetAudiences(ctx context.Context, sa corev1.ServiceAccount) ([
 }
 
 // IdentityAnnotation implements auth.Provider.
-func (Provider) IdentityAnnotation() string { return roleARNAnnotation }
+func (Provider) IdentityAnnotation() string { return RoleARNAnnotation }
 
 // GetIdentity implements fluxauth.Provider. A missing annotation gets its
 // own error: upstream reports it as an invalid empty ARN.
 func (p Provider) GetIdentity(sa corev1.ServiceAccount) (string, error) {
-	if sa.Annotations[roleARNAnnotation] == "" {
+	if sa.Annotations[RoleARNAnnotation] == "" {
 		return "", fmt.Errorf("%w: add %s with the IAM role the service account's token is exchanged for",
-			ErrNoServiceAccountRole, roleARNAnnotation)
+			ErrNoServiceAccountRole, RoleARNAnnotation)
 	}
 	return p.upstream().GetIdentity(sa)
 }
 
 // ErrNoServiceAccountRole is returned when the ServiceAccount is the source
 // of the credentials but names no IAM role.
-var ErrNoServiceAccountRole = errors.New("the service account has no " + roleARNAnnotation + " annotation")
+var ErrNoServiceAccountRole = errors.New("the service account has no " + RoleARNAnnotation + " annotation")
 
 // NewTokenForServiceAccount implements fluxauth.Provider:
 // AssumeRoleWithWebIdentity with the ServiceAccount's token.

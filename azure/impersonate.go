@@ -16,8 +16,10 @@ const (
 	// ImpersonateAnnotation is refused: see ErrNoImpersonation.
 	ImpersonateAnnotation = "azure.auth.fluxcd.io/impersonate"
 
-	clientIDAnnotation = "azure.workload.identity/client-id"
-	tenantIDAnnotation = "azure.workload.identity/tenant-id"
+	// ClientIDAnnotation and TenantIDAnnotation (upstream) configure
+	// workload identity federation.
+	ClientIDAnnotation = "azure.workload.identity/client-id"
+	TenantIDAnnotation = "azure.workload.identity/tenant-id"
 )
 
 // ErrNoImpersonation is returned for the ImpersonateAnnotation: Microsoft
@@ -36,11 +38,11 @@ func (Provider) ParseImpersonation(sa corev1.ServiceAccount, _ ...fluxauth.Optio
 	return nil, fmt.Errorf("%w: remove %s from service account '%s' and use workload identity federation: "+
 		"add a federated identity credential for subject 'system:serviceaccount:%s:%s' to the target managed identity "+
 		"or app registration, then annotate the service account with %s: <client-id> and %s: <tenant-id>",
-		ErrNoImpersonation, ImpersonateAnnotation, key, key.Namespace, key.Name, clientIDAnnotation, tenantIDAnnotation)
+		ErrNoImpersonation, ImpersonateAnnotation, key, key.Namespace, key.Name, ClientIDAnnotation, TenantIDAnnotation)
 }
 
 // IdentityAnnotation implements auth.Provider.
-func (Provider) IdentityAnnotation() string { return clientIDAnnotation }
+func (Provider) IdentityAnnotation() string { return ClientIDAnnotation }
 
 // Impersonate implements auth.Provider. ParseImpersonation never returns an
 // impersonation, so this is reached only by a caller that builds one by hand.

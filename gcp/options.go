@@ -15,7 +15,13 @@ const (
 	// ImpersonateAnnotation configures impersonation of a GCP service account.
 	ImpersonateAnnotation = "gcp.auth.fluxcd.io/impersonate"
 
-	gcpServiceAccountAnnotation = "iam.gke.io/gcp-service-account"
+	// ServiceAccountAnnotation names the ServiceAccount's own GCP service
+	// account; without it, object level means direct-access federation.
+	ServiceAccountAnnotation = "iam.gke.io/gcp-service-account"
+
+	// WorkloadIdentityProviderAnnotation (upstream) names the workload
+	// identity provider for clusters outside GKE.
+	WorkloadIdentityProviderAnnotation = "gcp.auth.fluxcd.io/workload-identity-provider"
 )
 
 // ImpersonateConfig is the YAML value of the ImpersonateAnnotation.

@@ -70,7 +70,7 @@ func (p Provider) GetAudiences(ctx context.Context, sa corev1.ServiceAccount) ([
 }
 
 // IdentityAnnotation implements auth.Provider.
-func (Provider) IdentityAnnotation() string { return gcpServiceAccountAnnotation }
+func (Provider) IdentityAnnotation() string { return ServiceAccountAnnotation }
 
 // GetIdentity implements fluxauth.Provider. Empty means direct-access
 // federation: the federated token itself is the source.

@@ -79,7 +79,7 @@ func describe(c *auth.Chain, f *chainFlags, audiences []string, audNote string) 
 					c.Source.ServiceAccount.Namespace, c.Source.ServiceAccount.Name)})
 			if c.Source.Identity != "" {
 				d.hops = append(d.hops, hop{"iamcredentials generateAccessToken " + c.Source.Identity,
-					"as the federated principal (" + gcpServiceAccountAnn + ")"})
+					"as the federated principal (" + gcp.ServiceAccountAnnotation + ")"})
 			}
 		}
 		if imp := c.Impersonation; imp != nil {

@@ -249,7 +249,7 @@ func sourceAudiences(ctx context.Context, p auth.Provider, sa *corev1.ServiceAcc
 		return nil, "", nil
 	case len(flag) > 0:
 		return flag, "", nil
-	case p.GetName() == gcp.ProviderName && sa.Annotations[gcpWorkloadIdentityProviderAnn] == "":
+	case p.GetName() == gcp.ProviderName && sa.Annotations[gcp.WorkloadIdentityProviderAnnotation] == "":
 		return nil, "<project>.svc.id.goog (the GKE workload identity pool, read from the metadata server at runtime)", nil
 	}
 	aud, err := p.GetAudiences(ctx, *sa)

@@ -19,13 +19,8 @@ import (
 	"github.com/identitychain/auth/gcp"
 )
 
-// Annotations the library reads that its packages do not export.
-const (
-	awsRoleARNAnnotation           = "eks.amazonaws.com/role-arn"
-	gcpServiceAccountAnn           = "iam.gke.io/gcp-service-account"
-	gcpWorkloadIdentityProviderAnn = "gcp.auth.fluxcd.io/workload-identity-provider"
-	fluxAnnotationDomainTail       = ".auth.fluxcd.io/"
-)
+// fluxAnnotationDomainTail ends the keys of every Flux auth annotation.
+const fluxAnnotationDomainTail = ".auth.fluxcd.io/"
 
 // What lint assumes about the objects it cannot see.
 const (
@@ -60,20 +55,20 @@ type lintProvider struct {
 var lintProviders = []lintProvider{
 	{
 		name: aws.ProviderName, provider: aws.Provider{},
-		identity: []string{awsRoleARNAnnotation},
+		identity: []string{aws.RoleARNAnnotation},
 		known:    []string{aws.AssumeRoleAnnotation},
 		annotationFix: "write the value as YAML fields: 'roleARN: arn:aws:iam::<account>:role/<name>' (required) " +
 			"and 'useServiceAccount: true|false' (optional)",
-		lockdownFix: "remove 'useServiceAccount: false' and add " + awsRoleARNAnnotation +
+		lockdownFix: "remove 'useServiceAccount: false' and add " + aws.RoleARNAnnotation +
 			", so the ServiceAccount's own role is the source",
 	},
 	{
 		name: gcp.ProviderName, provider: gcp.Provider{},
-		identity: []string{gcpServiceAccountAnn, gcpWorkloadIdentityProviderAnn},
-		known:    []string{gcp.ImpersonateAnnotation, gcpWorkloadIdentityProviderAnn},
+		identity: []string{gcp.ServiceAccountAnnotation, gcp.WorkloadIdentityProviderAnnotation},
+		known:    []string{gcp.ImpersonateAnnotation, gcp.WorkloadIdentityProviderAnnotation},
 		annotationFix: "write the value as YAML fields: 'gcpServiceAccount: <name>@<project>.iam.gserviceaccount.com' " +
 			"(required) and 'useServiceAccount: true|false' (optional)",
-		lockdownFix: "remove 'useServiceAccount: false': the ServiceAccount's own identity (" + gcpServiceAccountAnn +
+		lockdownFix: "remove 'useServiceAccount: false': the ServiceAccount's own identity (" + gcp.ServiceAccountAnnotation +
 			", or direct access without it) becomes the source",
 	},
 	{
@@ -206,22 +201,22 @@ func (p lintProvider) checkIdentity(sa corev1.ServiceAccount, add func(key, rule
 	present := func(key string) bool { _, ok := sa.Annotations[key]; return ok }
 	switch p.name {
 	case aws.ProviderName:
-		if present(awsRoleARNAnnotation) {
+		if present(aws.RoleARNAnnotation) {
 			_, err := aws.Provider{}.GetIdentity(sa)
-			report(awsRoleARNAnnotation, err, "set "+awsRoleARNAnnotation+" to the IAM role the ServiceAccount's "+
+			report(aws.RoleARNAnnotation, err, "set "+aws.RoleARNAnnotation+" to the IAM role the ServiceAccount's "+
 				"token is exchanged for, e.g. arn:aws:iam::111111111111:role/source")
 		}
 	case gcp.ProviderName:
-		if present(gcpServiceAccountAnn) {
+		if present(gcp.ServiceAccountAnnotation) {
 			_, err := gcp.Provider{}.GetIdentity(sa)
-			report(gcpServiceAccountAnn, err, "set "+gcpServiceAccountAnn+" to <name>@<project>.iam.gserviceaccount.com, "+
+			report(gcp.ServiceAccountAnnotation, err, "set "+gcp.ServiceAccountAnnotation+" to <name>@<project>.iam.gserviceaccount.com, "+
 				"or remove it to use direct access")
 		}
-		if present(gcpWorkloadIdentityProviderAnn) {
+		if present(gcp.WorkloadIdentityProviderAnnotation) {
 			// With the annotation present upstream reads nothing from the
 			// network: the audience is the annotation itself.
 			_, err := gcp.Provider{}.GetAudiences(context.Background(), sa)
-			report(gcpWorkloadIdentityProviderAnn, err, "set "+gcpWorkloadIdentityProviderAnn+
+			report(gcp.WorkloadIdentityProviderAnnotation, err, "set "+gcp.WorkloadIdentityProviderAnnotation+
 				" to projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>")
 		}
 	}
@@ -276,7 +271,7 @@ func (p lintProvider) refusal(err error, lockdown bool) (rule, fix string) {
 		return "invalid-annotation", p.annotationFix
 	case errors.Is(err, azure.ErrNoImpersonation):
 		return "azure-no-impersonation", "remove the annotation and use workload identity federation " +
-			"(azure.workload.identity/client-id and azure.workload.identity/tenant-id)"
+			"(" + azure.ClientIDAnnotation + " and " + azure.TenantIDAnnotation + ")"
 	case errors.Is(err, auth.ErrAmbiguousSource):
 		return "ambiguous-source", fmt.Sprintf(
 			"remove %s, or set 'useServiceAccount: true' to impersonate from it", p.provider.IdentityAnnotation())
@@ -287,7 +282,7 @@ func (p lintProvider) refusal(err error, lockdown bool) (rule, fix string) {
 		if lockdown {
 			why = "under lockdown the ServiceAccount, not the controller, is the source"
 		}
-		return "missing-identity", fmt.Sprintf("add %s with a role the target role trusts: %s", awsRoleARNAnnotation, why)
+		return "missing-identity", fmt.Sprintf("add %s with a role the target role trusts: %s", aws.RoleARNAnnotation, why)
 	}
 	return "", ""
 }
