@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -45,7 +46,7 @@ func DecodeAnnotation(sa corev1.ServiceAccount, key string, out any) (bool, erro
 	if strings.TrimSpace(value) == "" {
 		return fail("the value is empty. remove the annotation or set its fields")
 	}
-	data, err := yaml.YAMLToJSONStrict([]byte(value))
+	data, err := annotationJSON.convert(value)
 	if err != nil {
 		return fail(cleanYAMLError(err))
 	}
@@ -78,4 +79,39 @@ func cleanYAMLError(err error) string {
 		return "the value must be a YAML mapping of fields, e.g. 'field: value'"
 	}
 	return msg
+}
+
+// annotationJSON memoizes the YAML to JSON conversion of annotation values.
+// Annotations are parsed on every token lookup, cache hits included, and
+// YAML parsing would dominate a hit; the same few values repeat across every
+// object of a cluster. Only successes are kept, and the memo is emptied when
+// full, so a tenant writing many distinct values cannot grow it without bound.
+var annotationJSON = jsonMemo{m: map[string][]byte{}}
+
+const jsonMemoMax = 4096
+
+// jsonMemo is safe for concurrent use.
+type jsonMemo struct {
+	mu sync.RWMutex // guards m
+	m  map[string][]byte
+}
+
+func (j *jsonMemo) convert(value string) ([]byte, error) {
+	j.mu.RLock()
+	data, ok := j.m[value]
+	j.mu.RUnlock()
+	if ok {
+		return data, nil
+	}
+	data, err := yaml.YAMLToJSONStrict([]byte(value))
+	if err != nil {
+		return nil, err
+	}
+	j.mu.Lock()
+	if len(j.m) >= jsonMemoMax {
+		clear(j.m)
+	}
+	j.m[value] = data
+	j.mu.Unlock()
+	return data, nil
 }

@@ -2,26 +2,114 @@ package auth
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
+	"fmt"
 )
 
-// KeyInput is one named input of a cache key. Keys are the SHA-256 of the
-// JSON encoding of their fields, so list values keep their boundaries
-// (["a,b"] and ["a","b"] differ) and no value can imitate another field.
+// KeyInput is one named input of a cache key. Values are strings or string
+// lists.
 type KeyInput struct {
-	Name  string `json:"n"`
-	Value any    `json:"v"`
+	Name  string
+	Value any
 }
 
-func hashKey(fields ...KeyInput) string {
-	b, err := json.Marshal(fields)
-	if err != nil {
-		// Values are strings, bools and string slices: they always encode.
-		panic("auth: cannot encode cache key: " + err.Error())
+// keyWriter receives the inputs of a key. The chain describes its inputs
+// once, to a keyHash on every lookup and to a keyList for people.
+type keyWriter interface {
+	str(name, value string)
+	list(name string, value []string)
+}
+
+// keyHash encodes inputs unambiguously: each name and value is written with
+// its length, lists with a type tag and their count, so list values keep
+// their boundaries (["a,b"] and ["a","b"] differ) and no value can imitate
+// another input. It runs on every lookup, hits included, so it appends to
+// one buffer and hashes once.
+type keyHash struct{ buf []byte }
+
+func (h *keyHash) str(name, value string) {
+	h.string(name)
+	h.buf = append(h.buf, 's')
+	h.string(value)
+}
+
+func (h *keyHash) list(name string, value []string) {
+	h.string(name)
+	h.buf = append(h.buf, 'l')
+	h.buf = binary.AppendUvarint(h.buf, uint64(len(value)))
+	for _, v := range value {
+		h.string(v)
 	}
-	sum := sha256.Sum256(b)
+}
+
+func (h *keyHash) string(s string) {
+	h.buf = binary.AppendUvarint(h.buf, uint64(len(s)))
+	h.buf = append(h.buf, s...)
+}
+
+func (h *keyHash) sum() string {
+	sum := sha256.Sum256(h.buf)
 	return hex.EncodeToString(sum[:])
+}
+
+// keyList collects the inputs for display.
+type keyList []KeyInput
+
+func (l *keyList) str(name, value string)           { *l = append(*l, KeyInput{name, value}) }
+func (l *keyList) list(name string, value []string) { *l = append(*l, KeyInput{name, value}) }
+
+// hashKey hashes explicit inputs, for keys built outside the chain.
+func hashKey(inputs ...KeyInput) string {
+	h := keyHash{buf: make([]byte, 0, 256)}
+	for _, in := range inputs {
+		switch v := in.Value.(type) {
+		case string:
+			h.str(in.Name, v)
+		case []string:
+			h.list(in.Name, v)
+		default:
+			panic(fmt.Sprintf("auth: cache key input %s has unsupported type %T", in.Name, in.Value))
+		}
+	}
+	return h.sum()
+}
+
+// writeSourceKey describes every input of the source credentials' key.
+// audiences are the ServiceAccount token audiences (ignored for a
+// controller source).
+func (c *Chain) writeSourceKey(w keyWriter, audiences []string) {
+	o := c.opts
+	w.str("provider", c.Provider)
+	w.str("source", string(c.Source.Kind))
+	if c.Source.Kind == SourceServiceAccount {
+		w.str("serviceAccountNamespace", c.Source.ServiceAccount.Namespace)
+		w.str("serviceAccountName", c.Source.ServiceAccount.Name)
+		w.str("providerIdentity", c.Source.Identity)
+		w.list("audiences", audiences)
+	} else {
+		w.list("audiences", o.Audiences)
+	}
+	proxy := ""
+	if o.ProxyURL != nil {
+		proxy = o.ProxyURL.String()
+	}
+	w.list("scopes", o.Scopes)
+	w.str("stsRegion", o.STSRegion)
+	w.str("stsEndpoint", o.STSEndpoint)
+	w.str("proxyURL", proxy)
+	w.str("caData", o.CAData)
+}
+
+// writeTargetKey describes what the impersonation adds to the source key.
+// The ServiceAccount is part of it even when the controller is the source,
+// because the session name (and so the token) names it.
+func (c *Chain) writeTargetKey(w keyWriter) {
+	imp := c.Impersonation
+	w.str("annotation", imp.Annotation)
+	w.str("serviceAccountNamespace", imp.ServiceAccount.Namespace)
+	w.str("serviceAccountName", imp.ServiceAccount.Name)
+	w.str("target", imp.Target)
 }
 
 // SourceKeyInputs returns every input of the cache key of the chain's source
@@ -29,56 +117,31 @@ func hashKey(fields ...KeyInput) string {
 // audiences are the ServiceAccount token audiences (ignored for a
 // controller source).
 func (c *Chain) SourceKeyInputs(audiences []string) []KeyInput {
-	o := c.opts
-	fields := []KeyInput{
-		{"provider", c.Provider},
-		{"source", string(c.Source.Kind)},
-	}
-	if c.Source.Kind == SourceServiceAccount {
-		fields = append(fields,
-			KeyInput{"serviceAccountNamespace", c.Source.ServiceAccount.Namespace},
-			KeyInput{"serviceAccountName", c.Source.ServiceAccount.Name},
-			KeyInput{"providerIdentity", c.Source.Identity},
-			KeyInput{"audiences", audiences},
-		)
-	} else {
-		fields = append(fields, KeyInput{"audiences", o.Audiences})
-	}
-	proxy := ""
-	if o.ProxyURL != nil {
-		proxy = o.ProxyURL.String()
-	}
-	return append(fields,
-		KeyInput{"scopes", o.Scopes},
-		KeyInput{"stsRegion", o.STSRegion},
-		KeyInput{"stsEndpoint", o.STSEndpoint},
-		KeyInput{"proxyURL", proxy},
-		KeyInput{"caData", o.CAData},
-	)
-}
-
-func (c *Chain) sourceKey(audiences []string) string {
-	return hashKey(c.SourceKeyInputs(audiences)...)
-}
-
-// targetKey adds the impersonation to the source key. The ServiceAccount is
-// part of it even when the controller is the source, because the session
-// name (and so the token) names it.
-func (c *Chain) targetKey(sourceKey string) string {
-	return hashKey(append([]KeyInput{{"source", sourceKey}}, c.TargetKeyInputs()...)...)
+	var l keyList
+	c.writeSourceKey(&l, audiences)
+	return l
 }
 
 // TargetKeyInputs returns the inputs the impersonation adds to the source
 // key, or nil when the chain impersonates nobody.
 func (c *Chain) TargetKeyInputs() []KeyInput {
-	imp := c.Impersonation
-	if imp == nil {
+	if c.Impersonation == nil {
 		return nil
 	}
-	return []KeyInput{
-		{"annotation", imp.Annotation},
-		{"serviceAccountNamespace", imp.ServiceAccount.Namespace},
-		{"serviceAccountName", imp.ServiceAccount.Name},
-		{"target", imp.Target},
-	}
+	var l keyList
+	c.writeTargetKey(&l)
+	return l
+}
+
+func (c *Chain) sourceKey(audiences []string) string {
+	h := keyHash{buf: make([]byte, 0, 512)}
+	c.writeSourceKey(&h, audiences)
+	return h.sum()
+}
+
+func (c *Chain) targetKey(sourceKey string) string {
+	h := keyHash{buf: make([]byte, 0, 512)}
+	h.str("source", sourceKey)
+	c.writeTargetKey(&h)
+	return h.sum()
 }

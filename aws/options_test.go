@@ -210,3 +210,17 @@ func TestRoleSessionName(t *testing.T) {
 		t.Errorf("long names share session name %q", a)
 	}
 }
+
+// Parsing is memoized for speed; callers must still get their own copy.
+func TestParseAssumeRoleReturnsACopy(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	sa := serviceAccount(map[string]string{aws.AssumeRoleAnnotation: "roleARN: arn:aws:iam::123456789012:role/copy\nuseServiceAccount: true"})
+	a, err := aws.ParseAssumeRole(sa)
+	g.Expect(err).NotTo(HaveOccurred())
+	*a.UseServiceAccount = false
+	a.RoleARN = "changed"
+	b, err := aws.ParseAssumeRole(sa)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(*b).To(Equal(aws.AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/copy", UseServiceAccount: ptr.To(true)}))
+}
