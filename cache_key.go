@@ -10,8 +10,8 @@ import (
 // KeyInput is one named input of a cache key. Values are strings or string
 // lists.
 type KeyInput struct {
-	Name  string
-	Value any
+	Name  string `json:"name"`
+	Value any    `json:"value"`
 }
 
 // keyWriter receives the inputs of a key. The chain describes its inputs
