@@ -30,6 +30,13 @@ func (e *AnnotationError) Error() string {
 // Unwrap makes errors.Is(err, ErrInvalidAnnotation) true.
 func (e *AnnotationError) Unwrap() error { return ErrInvalidAnnotation }
 
+// ServiceAccountKey is the namespace/name of sa. Unlike
+// client.ObjectKeyFromObject it does not take sa's address, which would move
+// every ServiceAccount of every lookup to the heap.
+func ServiceAccountKey(sa corev1.ServiceAccount) client.ObjectKey {
+	return client.ObjectKey{Namespace: sa.Namespace, Name: sa.Name}
+}
+
 // DecodeAnnotation strictly decodes the YAML value of annotation key into
 // out, a pointer to a struct with json tags. It reports false when the
 // annotation is absent. A present but empty value, unknown fields, wrong
@@ -41,7 +48,7 @@ func DecodeAnnotation(sa corev1.ServiceAccount, key string, out any) (bool, erro
 		return false, nil
 	}
 	fail := func(reason string) (bool, error) {
-		return true, &AnnotationError{Key: key, ServiceAccount: client.ObjectKeyFromObject(&sa), Reason: reason}
+		return true, &AnnotationError{Key: key, ServiceAccount: ServiceAccountKey(sa), Reason: reason}
 	}
 	if strings.TrimSpace(value) == "" {
 		return fail("the value is empty. remove the annotation or set its fields")

@@ -69,21 +69,22 @@ func (c *Chain) source(ctx context.Context) (string, fetchFunc, error) {
 		}, nil
 	}
 
-	sa := *c.serviceAccount
 	audiences := o.Audiences
 	if len(audiences) == 0 {
 		var err error
-		if audiences, err = p.GetAudiences(ctx, sa); err != nil {
+		if audiences, err = p.GetAudiences(ctx, *c.serviceAccount); err != nil {
 			return "", nil, fmt.Errorf("failed to get provider audience: %w", err)
 		}
 	}
 	return c.sourceKey(audiences), func(ctx context.Context) (fluxauth.Token, error) {
+		// A copy: clients may write the object back, and the chain is shared.
+		sa := c.serviceAccount.DeepCopy()
 		req := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{Audiences: audiences}}
-		if err := o.Client.SubResource("token").Create(ctx, &sa, req); err != nil {
+		if err := o.Client.SubResource("token").Create(ctx, sa, req); err != nil {
 			return nil, fmt.Errorf("failed to create kubernetes token for service account '%s': %w",
 				c.Source.ServiceAccount, err)
 		}
-		token, err := p.NewTokenForServiceAccount(ctx, req.Status.Token, sa, o.FluxOptions()...)
+		token, err := p.NewTokenForServiceAccount(ctx, req.Status.Token, *sa, o.FluxOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("failed to create provider access token for service account '%s': %w",
 				c.Source.ServiceAccount, err)

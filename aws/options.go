@@ -53,7 +53,7 @@ func ParseAssumeRole(sa corev1.ServiceAccount) (*AssumeRoleConfig, error) {
 		return nil, err
 	}
 	invalid := func(reason string) error {
-		return &auth.AnnotationError{Key: AssumeRoleAnnotation, ServiceAccount: client.ObjectKeyFromObject(&sa), Reason: reason}
+		return &auth.AnnotationError{Key: AssumeRoleAnnotation, ServiceAccount: auth.ServiceAccountKey(sa), Reason: reason}
 	}
 	switch {
 	case conf.RoleARN == "":
@@ -74,7 +74,7 @@ func (Provider) ParseImpersonation(sa corev1.ServiceAccount, opts ...fluxauth.Op
 	}
 	var o fluxauth.Options
 	o.Apply(opts...)
-	key := client.ObjectKeyFromObject(&sa)
+	key := auth.ServiceAccountKey(sa)
 	if o.STSRegion == "" {
 		return nil, fmt.Errorf("%w: service account '%s' asks to assume role '%s'. "+
 			"set the region in the object spec (auth.WithSTSRegion)", ErrRegionRequired, key, conf.RoleARN)

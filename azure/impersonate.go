@@ -7,7 +7,6 @@ import (
 
 	fluxauth "github.com/fluxcd/pkg/auth"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/identitychain/auth"
 )
@@ -34,7 +33,7 @@ func (Provider) ParseImpersonation(sa corev1.ServiceAccount, _ ...fluxauth.Optio
 	if _, ok := sa.Annotations[ImpersonateAnnotation]; !ok {
 		return nil, nil
 	}
-	key := client.ObjectKeyFromObject(&sa)
+	key := auth.ServiceAccountKey(sa)
 	return nil, fmt.Errorf("%w: remove %s from service account '%s' and use workload identity federation: "+
 		"add a federated identity credential for subject 'system:serviceaccount:%s:%s' to the target managed identity "+
 		"or app registration, then annotate the service account with %s: <client-id> and %s: <tenant-id>",

@@ -6,7 +6,6 @@ import (
 
 	fluxauth "github.com/fluxcd/pkg/auth"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/identitychain/auth"
 )
@@ -52,7 +51,7 @@ func ParseImpersonate(sa corev1.ServiceAccount) (*ImpersonateConfig, error) {
 		return nil, err
 	}
 	invalid := func(reason string) error {
-		return &auth.AnnotationError{Key: ImpersonateAnnotation, ServiceAccount: client.ObjectKeyFromObject(&sa), Reason: reason}
+		return &auth.AnnotationError{Key: ImpersonateAnnotation, ServiceAccount: auth.ServiceAccountKey(sa), Reason: reason}
 	}
 	switch {
 	case conf.GCPServiceAccount == "":
@@ -72,7 +71,7 @@ func (Provider) ParseImpersonation(sa corev1.ServiceAccount, _ ...fluxauth.Optio
 	}
 	return &auth.Impersonation{
 		Annotation:        ImpersonateAnnotation,
-		ServiceAccount:    client.ObjectKeyFromObject(&sa),
+		ServiceAccount:    auth.ServiceAccountKey(sa),
 		Target:            conf.GCPServiceAccount,
 		UseServiceAccount: conf.UseServiceAccount,
 	}, nil
