@@ -2,8 +2,9 @@ package fakes
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -27,18 +28,17 @@ var (
 	errIssuerNoExpiry       = errors.New("token has no exp claim")
 )
 
-// issuerKeySize is the RSA key size the kube-apiserver uses for
-// service-account signing keys by default.
-const issuerKeySize = 2048
-
-// Issuer is a fake Kubernetes service-account token issuer: an RSA key that
-// signs RS256 JWTs shaped like those of the TokenRequest API.
+// Issuer is a fake Kubernetes service-account token issuer: a P-256 key that
+// signs ES256 JWTs shaped like those of the TokenRequest API. The
+// kube-apiserver accepts ECDSA signing keys, and AWS, Google and Entra accept
+// ES256 tokens; an RSA key would make signing, not the code under test,
+// dominate every benchmark that misses.
 //
 // Issuer is safe for concurrent use, including SetClock while other
 // goroutines sign and verify.
 type Issuer struct {
 	url    string
-	key    *rsa.PrivateKey
+	key    *ecdsa.PrivateKey
 	keyID  string
 	signer jose.Signer
 	// now is swapped atomically so that SetClock can race with Sign/Verify.
@@ -73,13 +73,13 @@ type kubernetesToken struct {
 }
 
 // NewIssuer returns an Issuer for issuerURL, for example
-// "https://kubernetes.default.svc.cluster.local", with a fresh RSA key.
+// "https://kubernetes.default.svc.cluster.local", with a fresh P-256 key.
 func NewIssuer(issuerURL string) (*Issuer, error) {
 	u, err := url.Parse(issuerURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("invalid issuer URL '%s': must be an absolute https URL", issuerURL)
 	}
-	key, err := rsa.GenerateKey(rand.Reader, issuerKeySize)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("failed to generate issuer key: %w", err)
 	}
@@ -91,7 +91,7 @@ func NewIssuer(issuerURL string) (*Issuer, error) {
 	}
 	keyID := hex.EncodeToString(thumb)
 	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.RS256, Key: key},
+		jose.SigningKey{Algorithm: jose.ES256, Key: key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", keyID),
 	)
 	if err != nil {
@@ -172,7 +172,7 @@ func (i *Issuer) Verify(token, audience string) (subject string, err error) {
 // verifyAt is Verify with an explicit time: the fake STS checks tokens
 // against its own clock, as the real one does not share the cluster's.
 func (i *Issuer) verifyAt(token, audience string, now time.Time) (jwt.Claims, error) {
-	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return jwt.Claims{}, fmt.Errorf("failed to verify token: %w", errIssuerMalformedToken)
 	}

@@ -103,7 +103,7 @@ func (s *STS) verifyWebIdentityToken(token string) (jwt.Claims, *awsError) {
 		return &awsError{http.StatusBadRequest, "InvalidIdentityToken", msg}
 	}
 	// STS finds the OIDC provider by the unverified iss claim first.
-	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil {
 		return jwt.Claims{}, invalid("The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)")
 	}
