@@ -67,8 +67,8 @@ func TestCacheKeyGolden(t *testing.T) {
 		{Name: "serviceAccountName", Value: "app"},
 		{Name: "target", Value: targetRole},
 	}))
-	g.Expect(c.SourceKey(aud)).To(Equal("5ff90241e60f5e6881ba568bea46b4da2f266aab3b3ad2cb224b7bc582f12f52"))
-	g.Expect(c.TargetKey(aud)).To(Equal("ff96ef089e58a1e2dd1096a56df2a12324d9a735c72608a9bed211ce7b3ffb51"))
+	g.Expect(c.SourceKey(aud)).To(Equal("3cf361851f7ddb97d9cb00949869ded31d64235b5da830e24b7ff200d505e667"))
+	g.Expect(c.TargetKey(aud)).To(Equal("8bdc263b471dcdc48dd6f3375d27313a8d8c489434fa2ea1c85435ec602ecbf8"))
 }
 
 // TestCacheKeyCollisions: two chains share a key only when they would mint
