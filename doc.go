@@ -26,6 +26,14 @@
 //	  roleARN: arn:aws:iam::222222222222:role/target   # required
 //	  useServiceAccount: true                          # optional
 //
+//	gcp.auth.fluxcd.io/impersonate: |
+//	  gcpServiceAccount: target@project.iam.gserviceaccount.com   # required
+//	  useServiceAccount: true                                      # optional
+//
+// azure.auth.fluxcd.io/impersonate is refused with what to do instead: Azure
+// has no identity-to-identity impersonation, only workload identity
+// federation, which upstream supports.
+//
 // useServiceAccount chooses the source: the ServiceAccount's own identity
 // (true) or the controller's (false). Unset, it is true under multi-tenancy
 // lockdown and false otherwise.

@@ -13,7 +13,8 @@ import (
 type Option func(*Options)
 
 // Options is the configuration of one call. Build it with Option values; the
-// zero value asks for the controller's own identity with no cache.
+// zero value asks for the controller's own identity with no cache. Each call
+// builds its own, so it needs no locking.
 type Options struct {
 	// Options is the upstream view of the configuration, for reading
 	// (o.STSRegion, o.Client, ...). It is rebuilt by Apply.
