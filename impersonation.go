@@ -96,7 +96,6 @@ func (c *Chain) source(ctx context.Context) (string, fetchFunc, error) {
 // cached looks key up in the configured cache, fetching on a miss. Only the
 // lookup the caller asked for (record) counts as the object's hit or miss.
 func (c *Chain) cached(ctx context.Context, key string, record bool, fetch fetchFunc) (fluxauth.Token, error) {
-
 	o := c.opts
 	var obj cache.InvolvedObject
 	if record {

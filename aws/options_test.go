@@ -1,10 +1,12 @@
 package aws_test
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	fluxauth "github.com/fluxcd/pkg/auth"
 	. "github.com/onsi/gomega"
@@ -223,4 +225,22 @@ func TestParseAssumeRoleReturnsACopy(t *testing.T) {
 	b, err := aws.ParseAssumeRole(sa)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(*b).To(Equal(aws.AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/copy", UseServiceAccount: ptr.To(true)}))
+}
+
+func TestImpersonateNeedsAWSCredentials(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	_, err := aws.Provider{}.Impersonate(context.Background(), notAWS{}, auth.Impersonation{}, fluxauth.WithSTSRegion("us-east-1"))
+	g.Expect(err).To(MatchError("source credentials are aws_test.notAWS, not AWS credentials"))
+}
+
+type notAWS struct{}
+
+func (notAWS) GetDuration() time.Duration { return time.Hour }
+
+func TestImpersonateNeedsARegion(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	_, err := aws.Provider{}.Impersonate(context.Background(), &aws.Credentials{}, auth.Impersonation{})
+	g.Expect(err).To(MatchError("an AWS region is required to assume a role: set it with auth.WithSTSRegion"))
 }

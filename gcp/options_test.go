@@ -1,8 +1,10 @@
 package gcp_test
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -80,3 +82,14 @@ func TestParseImpersonation(t *testing.T) {
 	}))
 	g.Expect(gcp.Provider{}.IdentityAnnotation()).To(Equal("iam.gke.io/gcp-service-account"))
 }
+
+func TestImpersonateNeedsAGCPToken(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	_, err := gcp.Provider{}.Impersonate(context.Background(), notGCP{}, auth.Impersonation{})
+	g.Expect(err).To(MatchError("source credentials are gcp_test.notGCP, not a GCP token"))
+}
+
+type notGCP struct{}
+
+func (notGCP) GetDuration() time.Duration { return time.Hour }
