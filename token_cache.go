@@ -109,6 +109,9 @@ func WithClock(now func() time.Time) TokenCacheOption {
 }
 
 // NewTokenCache returns an empty TokenCache holding at most capacity tokens.
+// An impersonated token and its source are cached separately, so size it for
+// the targets plus the distinct sources (one per ServiceAccount that is a
+// source, one for the controller).
 func NewTokenCache(capacity int, opts ...TokenCacheOption) (*TokenCache, error) {
 	if capacity <= 0 {
 		return nil, fmt.Errorf("invalid token cache capacity '%d': must be greater than zero", capacity)
