@@ -35,6 +35,8 @@ func TestAWSAssumeRoleErrorNamesTargetAndSource(t *testing.T) {
 	var apiErr smithy.APIError
 	g.Expect(errors.As(err, &apiErr)).To(BeTrue())
 	g.Expect(apiErr.ErrorCode()).To(Equal("AccessDenied"))
+	g.Expect(err).To(MatchError(HaveSuffix(". the trust policy of '" + targetRole + "' must allow sts:AssumeRole " +
+		"by the source role, and the source role's policy must allow sts:AssumeRole on it")))
 }
 
 func TestAWSAssumeRoleThroughProxy(t *testing.T) {

@@ -161,6 +161,7 @@ func TestGCPImpersonateScopesAndRefusal(t *testing.T) {
 	_, err := auth.GetAccessToken(context.Background(), w.provider, myAppOptions(kube, auth.WithScopes(readOnly))...)
 	g.Expect(err).To(MatchError(HavePrefix("failed to impersonate '" + targetGSA +
 		"' from the controller identity: iamcredentials generateAccessToken: googleapi: Error 403: ")))
+	g.Expect(err).To(MatchError(HaveSuffix(". grant the source identity roles/iam.serviceAccountTokenCreator on '" + targetGSA + "'")))
 
 	w.iam.AllowImpersonation(controllerGSA, targetGSA)
 	token, err := auth.GetAccessToken(context.Background(), w.provider, myAppOptions(kube, auth.WithScopes(readOnly))...)

@@ -63,7 +63,8 @@ func newTokenCacheMetrics(r prometheus.Registerer, prefix string) (*tokenCacheMe
 			for _, d := range done {
 				r.Unregister(d)
 			}
-			return nil, fmt.Errorf("failed to register token cache metrics with prefix '%s': %w", prefix, err)
+			return nil, fmt.Errorf("failed to register token cache metrics with prefix '%s': %w. "+
+				"give each TokenCache its own prefix (WithMetricsPrefix) or registerer", prefix, err)
 		}
 		done = append(done, col)
 	}

@@ -2,12 +2,14 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 	fluxauth "github.com/fluxcd/pkg/auth"
 
 	"github.com/identitychain/auth"
@@ -48,6 +50,12 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 		RoleSessionName: &sessionName,
 	}, stsOpts)
 	if err != nil {
+		var apiErr smithy.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDenied" {
+			return nil, fmt.Errorf("sts AssumeRole in region '%s': %w. the trust policy of '%s' must allow "+
+				"sts:AssumeRole by the source role, and the source role's policy must allow sts:AssumeRole on it",
+				o.STSRegion, err, imp.Target)
+		}
 		return nil, fmt.Errorf("sts AssumeRole in region '%s': %w", o.STSRegion, err)
 	}
 	if out.Credentials == nil {

@@ -2,11 +2,14 @@ package gcp
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	fluxauth "github.com/fluxcd/pkg/auth"
 	"golang.org/x/oauth2"
+	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iamcredentials/v1"
 	"google.golang.org/api/option"
 
@@ -54,6 +57,11 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 		&iamcredentials.GenerateAccessTokenRequest{Scope: append([]string(nil), scopes...), Lifetime: tokenLifetime},
 	).Context(ctx).Do()
 	if err != nil {
+		var apiErr *googleapi.Error
+		if errors.As(err, &apiErr) && apiErr.Code == http.StatusForbidden {
+			return nil, fmt.Errorf("iamcredentials generateAccessToken: %w. grant the source identity "+
+				"roles/iam.serviceAccountTokenCreator on '%s'", err, imp.Target)
+		}
 		return nil, fmt.Errorf("iamcredentials generateAccessToken: %w", err)
 	}
 	expiry, err := time.Parse(time.RFC3339, resp.ExpireTime)
