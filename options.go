@@ -15,9 +15,17 @@ type Option func(*Options)
 // Options is the configuration of one call. Build it with Option values; the
 // zero value asks for the controller's own identity with no cache. Each call
 // builds its own, so it needs no locking.
+//
+// An Option may also be written as a function that sets fields directly,
+// e.g. func(o *auth.Options) { o.STSRegion = "us-east-1" }, the way
+// upstream's tests write options: every option, ours and upstream's, writes
+// the same struct, so nothing a function sets is lost.
+//
+// Printing Options with any fmt verb or logging it with slog shows no
+// secret: the proxy URL's user info is redacted and the CA data left out.
 type Options struct {
-	// Options is the upstream view of the configuration, for reading
-	// (o.STSRegion, o.Client, ...). It is rebuilt by Apply.
+	// Options is the upstream view of the configuration (o.STSRegion,
+	// o.Client, ...). Upstream options write it directly.
 	fluxauth.Options
 
 	// DefaultServiceAccount turns on multi-tenancy lockdown for this call.
@@ -28,22 +36,20 @@ type Options struct {
 
 	// TokenCache caches tokens without blocking. Optional.
 	TokenCache *TokenCache
-
-	fluxOpts []fluxauth.Option
 }
 
-// Apply applies opts in order and rebuilds the upstream view.
+// Apply applies opts in order.
 func (o *Options) Apply(opts ...Option) {
 	for _, opt := range opts {
 		opt(o)
 	}
-	o.Options = fluxauth.Options{}
-	o.Options.Apply(o.fluxOpts...)
 }
 
-// FluxOptions returns the options to hand to the upstream providers.
+// FluxOptions returns the options to hand to the upstream providers: one
+// that copies the upstream view as it is now.
 func (o *Options) FluxOptions() []fluxauth.Option {
-	return o.fluxOpts
+	view := o.Options
+	return []fluxauth.Option{func(fo *fluxauth.Options) { *fo = view }}
 }
 
 func newOptions(opts ...Option) *Options {
@@ -53,9 +59,7 @@ func newOptions(opts ...Option) *Options {
 }
 
 func withFlux(opts ...fluxauth.Option) Option {
-	return func(o *Options) {
-		o.fluxOpts = append(o.fluxOpts, opts...)
-	}
+	return func(o *Options) { o.Options.Apply(opts...) }
 }
 
 // WithFluxOptions passes any other upstream option through unchanged.
@@ -117,6 +121,6 @@ func WithDefaultServiceAccount(name string) Option {
 func WithTokenCache(c *TokenCache, obj cache.InvolvedObject) Option {
 	return func(o *Options) {
 		o.TokenCache = c
-		o.fluxOpts = append(o.fluxOpts, func(fo *fluxauth.Options) { fo.InvolvedObject = obj })
+		o.InvolvedObject = obj
 	}
 }
