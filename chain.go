@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // SourceKind says where the source credentials of a chain come from.
@@ -87,6 +89,9 @@ func Plan(ctx context.Context, provider Provider, opts ...Option) (*Chain, error
 	if key.Namespace == "" || key.Name == "" {
 		return c, nil
 	}
+	if err := checkObjectLevelGate(key, c.DefaultServiceAccountUsed, c.Lockdown); err != nil {
+		return nil, err
+	}
 
 	sa, err := getServiceAccount(ctx, o.Client, key, c.DefaultServiceAccountUsed)
 	if err != nil {
@@ -109,11 +114,6 @@ func Plan(ctx context.Context, provider Provider, opts ...Option) (*Chain, error
 		return c, nil
 	}
 
-	if !fluxauth.IsObjectLevelWorkloadIdentityEnabled() {
-		return nil, fmt.Errorf("%w: service account '%s' would be the source of the credentials. "+
-			"start the controller with --feature-gates=%s=true",
-			fluxauth.ErrObjectLevelWorkloadIdentityNotEnabled, key, fluxauth.FeatureGateObjectLevelWorkloadIdentity)
-	}
 	identity, err := provider.GetIdentity(*sa)
 	if err != nil {
 		err = fmt.Errorf("failed to get provider identity from service account '%s' annotations: %w", key, err)
@@ -127,6 +127,31 @@ func Plan(ctx context.Context, provider Provider, opts ...Option) (*Chain, error
 	}
 	c.Source = Source{Kind: SourceServiceAccount, ServiceAccount: key, Identity: identity}
 	return c, nil
+}
+
+// checkObjectLevelGate refuses every ServiceAccount while the upstream
+// ObjectLevelWorkloadIdentity feature gate is off, as upstream and the
+// proposal do: a ServiceAccount that only asks for controller-level
+// impersonation is refused too, so switching a controller to this library
+// opens no path that its operator never enabled.
+func checkObjectLevelGate(key client.ObjectKey, isDefault, lockdown bool) error {
+	if fluxauth.IsObjectLevelWorkloadIdentityEnabled() {
+		return nil
+	}
+	if isDefault {
+		return fmt.Errorf("%w: multi-tenancy lockdown uses the default service account %s for an object that "+
+			"names none, and any service account needs the gate. start the controller with --feature-gates=%s=true",
+			fluxauth.ErrObjectLevelWorkloadIdentityNotEnabled, quote.Tenant(key.String()),
+			fluxauth.FeatureGateObjectLevelWorkloadIdentity)
+	}
+	fix := ", or remove the service account from the object to use the controller identity"
+	if lockdown {
+		fix = ""
+	}
+	return fmt.Errorf("%w: the object names service account %s, and any service account needs the gate. "+
+		"start the controller with --feature-gates=%s=true%s",
+		fluxauth.ErrObjectLevelWorkloadIdentityNotEnabled, quote.Tenant(key.String()),
+		fluxauth.FeatureGateObjectLevelWorkloadIdentity, fix)
 }
 
 func getServiceAccount(ctx context.Context, c client.Client, key client.ObjectKey, isDefault bool) (*corev1.ServiceAccount, error) {

@@ -188,8 +188,42 @@ func TestLockdownRules(t *testing.T) {
 			name: "SA as source needs the object-level feature gate", lockdown: lockdownOption, gateOff: true,
 			saName: "app", objects: []*corev1.ServiceAccount{sa("app", withRole(impUnset))},
 			wantErrIs: fluxauth.ErrObjectLevelWorkloadIdentityNotEnabled, wantNoCall: true,
-			wantErr: "ObjectLevelWorkloadIdentity feature gate is not enabled: service account 'my-app/app' would be the " +
-				"source of the credentials. start the controller with --feature-gates=ObjectLevelWorkloadIdentity=true",
+			wantErr: "ObjectLevelWorkloadIdentity feature gate is not enabled: the object names service account " +
+				"'my-app/app', and any service account needs the gate. " +
+				"start the controller with --feature-gates=ObjectLevelWorkloadIdentity=true",
+		},
+		{
+			// Upstream and the proposal refuse every named ServiceAccount
+			// while the gate is off, controller-level impersonation too.
+			name: "gate off refuses controller-level impersonation too", lockdown: lockdownOff, gateOff: true,
+			saName: "app", objects: []*corev1.ServiceAccount{sa("app", map[string]string{aws.AssumeRoleAnnotation: impFalse})},
+			wantErrIs: fluxauth.ErrObjectLevelWorkloadIdentityNotEnabled, wantNoCall: true,
+			wantErr: "ObjectLevelWorkloadIdentity feature gate is not enabled: the object names service account " +
+				"'my-app/app', and any service account needs the gate. " +
+				"start the controller with --feature-gates=ObjectLevelWorkloadIdentity=true, " +
+				"or remove the service account from the object to use the controller identity",
+		},
+		{
+			name: "gate off refuses controller-level impersonation too", lockdown: lockdownOff, gateOff: true,
+			saName: "app", objects: []*corev1.ServiceAccount{sa("app", map[string]string{aws.AssumeRoleAnnotation: impUnset})},
+			wantErrIs: fluxauth.ErrObjectLevelWorkloadIdentityNotEnabled, wantNoCall: true,
+		},
+		{
+			name: "gate off refuses a ServiceAccount without annotations", lockdown: lockdownOff, gateOff: true,
+			saName: "app", objects: []*corev1.ServiceAccount{sa("app", withRole(""))},
+			wantErrIs: fluxauth.ErrObjectLevelWorkloadIdentityNotEnabled, wantNoCall: true,
+		},
+		{
+			name: "gate off refuses the default SA", lockdown: lockdownOption, gateOff: true,
+			objects:   []*corev1.ServiceAccount{defaultSA},
+			wantErrIs: fluxauth.ErrObjectLevelWorkloadIdentityNotEnabled, wantNoCall: true,
+			wantErr: "ObjectLevelWorkloadIdentity feature gate is not enabled: multi-tenancy lockdown uses the default " +
+				"service account 'my-app/default' for an object that names none, and any service account needs the gate. " +
+				"start the controller with --feature-gates=ObjectLevelWorkloadIdentity=true",
+		},
+		{
+			name: "gate off leaves the controller identity alone", lockdown: lockdownOff, gateOff: true,
+			wantWho: "arn:aws:sts::111111111111:assumed-role/flux-controller/",
 		},
 		{
 			name: "SA as source needs its role", lockdown: lockdownOption,

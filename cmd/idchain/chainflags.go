@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	fluxauth "github.com/fluxcd/pkg/auth"
@@ -30,7 +31,7 @@ type chainFlags struct {
 	output         string
 }
 
-func (f *chainFlags) register(cmd *cobra.Command) {
+func (f *chainFlags) register(cmd *cobra.Command, objectLevelDefault bool) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.provider, "provider", "", "cloud provider: aws, gcp or azure (required)")
 	fs.StringVarP(&f.namespace, "namespace", "n", "",
@@ -46,8 +47,9 @@ func (f *chainFlags) register(cmd *cobra.Command) {
 	fs.StringSliceVar(&f.scopes, "scopes", nil, "scopes of the token (GCP defaults to cloud-platform)")
 	fs.StringSliceVar(&f.audiences, "audiences", nil,
 		"audiences of the ServiceAccount token (default: the provider's)")
-	fs.BoolVar(&f.objectLevel, "object-level-workload-identity", true,
-		"the controllers' ObjectLevelWorkloadIdentity feature gate; without it no ServiceAccount can be the source")
+	fs.BoolVar(&f.objectLevel, "object-level-workload-identity", objectLevelDefault,
+		"the controllers' ObjectLevelWorkloadIdentity feature gate (off by default, as in the controllers); "+
+			"without it every ServiceAccount is refused")
 	fs.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 }
 
@@ -148,6 +150,18 @@ func (a *app) kube(f *chainFlags) (client.Client, error) {
 		return nil, fmt.Errorf("failed to create the Kubernetes client: %w", err)
 	}
 	return c, nil
+}
+
+// explainGate adds to a refusal by the feature gate that the gate, not the
+// ServiceAccount, decided it, and how to explain a controller that runs
+// with the gate on.
+func (f *chainFlags) explainGate(err error) error {
+	if f.objectLevel || !errors.Is(err, fluxauth.ErrObjectLevelWorkloadIdentityNotEnabled) {
+		return err
+	}
+	return fmt.Errorf("%w (idchain: the gate decided this; it is off unless the controller runs with "+
+		"--feature-gates=%s=true: then pass --object-level-workload-identity)",
+		err, fluxauth.FeatureGateObjectLevelWorkloadIdentity)
 }
 
 // setObjectLevelWorkloadIdentity sets the upstream feature gate, which is

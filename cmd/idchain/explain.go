@@ -123,6 +123,7 @@ When the library refuses, explain prints its error and exits with status 1.`,
 			if errors.Is(planErr, aws.ErrRegionRequired) {
 				planErr = fmt.Errorf("%w (idchain: pass --region)", planErr)
 			}
+			planErr = f.explainGate(planErr)
 			if f.output == "json" {
 				err = writeJSON(a.stdout, e)
 			} else {
@@ -137,7 +138,7 @@ When the library refuses, explain prints its error and exits with status 1.`,
 			return nil
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, a.objectLevelDefault)
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "read ServiceAccounts from this manifest instead of the cluster (- for stdin)")
 	return cmd
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/spf13/cobra"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -151,7 +152,23 @@ func TestExplainFeatureGateOff(t *testing.T) {
 	t.Cleanup(fluxauth.EnableObjectLevelWorkloadIdentity)
 	r := run(t, nil, append(seedArgs("../../testdata/aws-object-irsa.yaml"), "--object-level-workload-identity=false")...)
 	g.Expect(r.code).To(Equal(exitFindings))
-	g.Expect(r.stderr).To(HavePrefix("Error: ObjectLevelWorkloadIdentity feature gate is not enabled: service account 'my-app/my-app' would be the source"))
+	g.Expect(r.stderr).To(Equal("Error: ObjectLevelWorkloadIdentity feature gate is not enabled: the object names " +
+		"service account 'my-app/my-app', and any service account needs the gate. start the controller with " +
+		"--feature-gates=ObjectLevelWorkloadIdentity=true, or remove the service account from the object to use " +
+		"the controller identity (idchain: the gate decided this; it is off unless the controller runs with " +
+		"--feature-gates=ObjectLevelWorkloadIdentity=true: then pass --object-level-workload-identity)\n"))
+}
+
+// The commands default to the gate's real default in the controllers: off.
+func TestFeatureGateFlagDefaultsOff(t *testing.T) {
+	t.Parallel()
+	a := &app{}
+	for _, cmd := range []*cobra.Command{a.newExplainCmd(), a.newTokenCmd()} {
+		flag := cmd.Flags().Lookup("object-level-workload-identity")
+		if flag == nil || flag.DefValue != "false" {
+			t.Errorf("%s: --object-level-workload-identity defaults to %v, want false", cmd.Name(), flag)
+		}
+	}
 }
 
 func TestExplainUsageErrors(t *testing.T) {

@@ -32,7 +32,7 @@ type result struct {
 func run(t *testing.T, setup func(*app), args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}
+	a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, objectLevelDefault: true}
 	if setup != nil {
 		setup(a)
 	}

@@ -33,6 +33,10 @@ type app struct {
 	// kubeClient, when set, replaces the client built from the kubeconfig.
 	// Optional.
 	kubeClient client.Client
+	// objectLevelDefault is the default of --object-level-workload-identity.
+	// main leaves it false, the gate's real default in the controllers;
+	// tests turn it on so that parallel runs agree on the process-wide gate.
+	objectLevelDefault bool
 }
 
 // exitError ends a command with a status. A nil err means the command

@@ -85,7 +85,7 @@ from the metadata server).`,
 
 			chain, err := auth.Plan(ctx, p, f.options(kube)...)
 			if err != nil {
-				return fail(err)
+				return fail(f.explainGate(err))
 			}
 			token, err := chain.Token(ctx)
 			if err != nil {
@@ -112,7 +112,7 @@ from the metadata server).`,
 			return nil
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, a.objectLevelDefault)
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "give up on the chain after this long")
 	return cmd
 }
