@@ -5,10 +5,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/identitychain/auth/internal/redact"
 )
 
 // KeyInput is one named input of a cache key. Values are strings or string
-// lists.
+// lists, or nil for an annotation that is absent.
 type KeyInput struct {
 	Name  string `json:"name"`
 	Value any    `json:"value"`
@@ -19,6 +23,11 @@ type KeyInput struct {
 type keyWriter interface {
 	str(name, value string)
 	list(name string, value []string)
+	// secret is a value that may hold a secret: hashed as value, shown as
+	// shown.
+	secret(name, value, shown string)
+	// optional is a value that may be absent, which differs from empty.
+	optional(name, value string, present bool)
 }
 
 // keyHash encodes inputs unambiguously: each name and value is written with
@@ -31,6 +40,18 @@ type keyHash struct{ buf []byte }
 func (h *keyHash) str(name, value string) {
 	h.string(name)
 	h.buf = append(h.buf, 's')
+	h.string(value)
+}
+
+func (h *keyHash) secret(name, value, _ string) { h.str(name, value) }
+
+func (h *keyHash) optional(name, value string, present bool) {
+	h.string(name)
+	if !present {
+		h.buf = append(h.buf, 'a')
+		return
+	}
+	h.buf = append(h.buf, 'p')
 	h.string(value)
 }
 
@@ -58,6 +79,14 @@ type keyList []KeyInput
 
 func (l *keyList) str(name, value string)           { *l = append(*l, KeyInput{name, value}) }
 func (l *keyList) list(name string, value []string) { *l = append(*l, KeyInput{name, value}) }
+func (l *keyList) secret(name, _, shown string)     { *l = append(*l, KeyInput{name, shown}) }
+func (l *keyList) optional(name, value string, present bool) {
+	if present {
+		*l = append(*l, KeyInput{name, value})
+	} else {
+		*l = append(*l, KeyInput{name, nil})
+	}
+}
 
 // hashKey hashes explicit inputs, for keys built outside the chain.
 func hashKey(inputs ...KeyInput) string {
@@ -86,19 +115,34 @@ func (c *Chain) writeSourceKey(w keyWriter, audiences []string) {
 		w.str("serviceAccountNamespace", c.Source.ServiceAccount.Namespace)
 		w.str("serviceAccountName", c.Source.ServiceAccount.Name)
 		w.str("providerIdentity", c.Source.Identity)
+		for _, a := range c.provider.SourceAnnotations() {
+			writeAnnotation(w, c.serviceAccount.Annotations, a)
+		}
 		w.list("audiences", audiences)
 	} else {
 		w.list("audiences", o.Audiences)
 	}
-	proxy := ""
-	if o.ProxyURL != nil {
-		proxy = o.ProxyURL.String()
-	}
 	w.list("scopes", o.Scopes)
 	w.str("stsRegion", o.STSRegion)
 	w.str("stsEndpoint", o.STSEndpoint)
-	w.str("proxyURL", proxy)
+	w.secret("proxyURL", urlString(o.ProxyURL), redact.URL(o.ProxyURL))
+	w.secret("gitURL", urlString(o.GitURL), redact.URL(o.GitURL))
+	w.str("allowShellOut", strconv.FormatBool(o.AllowShellOut))
 	w.str("caData", o.CAData)
+}
+
+// writeAnnotation writes an annotation's value and whether it is present:
+// some providers tell an absent annotation from an empty one.
+func writeAnnotation(w keyWriter, annotations map[string]string, key string) {
+	v, ok := annotations[key]
+	w.optional("annotation "+key, v, ok)
+}
+
+func urlString(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.String()
 }
 
 // writeTargetKey describes what the impersonation adds to the source key.
@@ -106,10 +150,13 @@ func (c *Chain) writeSourceKey(w keyWriter, audiences []string) {
 // because the session name (and so the token) names it.
 func (c *Chain) writeTargetKey(w keyWriter) {
 	imp := c.Impersonation
-	w.str("annotation", imp.Annotation)
 	w.str("serviceAccountNamespace", imp.ServiceAccount.Namespace)
 	w.str("serviceAccountName", imp.ServiceAccount.Name)
 	w.str("target", imp.Target)
+	// The annotation's name and value as written: whatever field the
+	// annotation gains, a change to it changes the key. Spelling it
+	// differently costs a miss, never a wrong token.
+	writeAnnotation(w, c.serviceAccount.Annotations, imp.Annotation)
 }
 
 // SourceKeyInputs returns every input of the cache key of the chain's source

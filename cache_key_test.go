@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"testing"
 
+	fluxauth "github.com/fluxcd/pkg/auth"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,6 +13,7 @@ import (
 	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
 	"github.com/identitychain/auth/fakes"
+	"github.com/identitychain/auth/gcp"
 )
 
 func planFor(t *testing.T, sa *corev1.ServiceAccount, extra ...auth.Option) *auth.Chain {
@@ -54,21 +56,24 @@ func TestCacheKeyGolden(t *testing.T) {
 		{Name: "serviceAccountNamespace", Value: "team-a"},
 		{Name: "serviceAccountName", Value: "app"},
 		{Name: "providerIdentity", Value: sourceRole},
+		{Name: "annotation eks.amazonaws.com/role-arn", Value: sourceRole},
 		{Name: "audiences", Value: aud},
 		{Name: "scopes", Value: []string(nil)},
 		{Name: "stsRegion", Value: "us-east-1"},
 		{Name: "stsEndpoint", Value: ""},
 		{Name: "proxyURL", Value: ""},
+		{Name: "gitURL", Value: ""},
+		{Name: "allowShellOut", Value: "false"},
 		{Name: "caData", Value: ""},
 	}))
 	g.Expect(c.TargetKeyInputs()).To(Equal([]auth.KeyInput{
-		{Name: "annotation", Value: aws.AssumeRoleAnnotation},
 		{Name: "serviceAccountNamespace", Value: "team-a"},
 		{Name: "serviceAccountName", Value: "app"},
 		{Name: "target", Value: targetRole},
+		{Name: "annotation " + aws.AssumeRoleAnnotation, Value: objectLevel[aws.AssumeRoleAnnotation]},
 	}))
-	g.Expect(c.SourceKey(aud)).To(Equal("3cf361851f7ddb97d9cb00949869ded31d64235b5da830e24b7ff200d505e667"))
-	g.Expect(c.TargetKey(aud)).To(Equal("8bdc263b471dcdc48dd6f3375d27313a8d8c489434fa2ea1c85435ec602ecbf8"))
+	g.Expect(c.SourceKey(aud)).To(Equal("a4cd4829f736971bde2fcc9cddeaddbe6b7ed76165c1cc6b07336e43cc86c694"))
+	g.Expect(c.TargetKey(aud)).To(Equal("91aa96f54ca08c3903e72f746bbefbcb64d825a7bb2f7831e7bfa03921bf253d"))
 }
 
 // TestCacheKeyCollisions: two chains share a key only when they would mint
@@ -77,6 +82,8 @@ func TestCacheKeyCollisions(t *testing.T) {
 	t.Parallel()
 	controllerLevel := map[string]string{aws.AssumeRoleAnnotation: "roleARN: " + targetRole}
 	proxy, _ := url.Parse("http://proxy.internal:3128")
+	proxyWithUser, _ := url.Parse("http://user:pass@proxy.internal:3128")
+	gitURL, _ := url.Parse("https://github.com/org/repo")
 	aud := []string{"sts.amazonaws.com"}
 
 	type key struct{ source, target string }
@@ -121,6 +128,19 @@ func TestCacheKeyCollisions(t *testing.T) {
 			keys(planFor(t, tenantSA("team-a", "app", objectLevel), auth.WithScopes("a")), aud), false},
 		{"CA data",
 			keys(planFor(t, tenantSA("team-a", "app", objectLevel), auth.WithCAData("pem")), aud), false},
+		{"the proxy's credentials",
+			keys(planFor(t, tenantSA("team-a", "app", objectLevel), auth.WithProxyURL(*proxyWithUser)), aud), false},
+		{"a Git URL",
+			keys(planFor(t, tenantSA("team-a", "app", objectLevel),
+				auth.WithFluxOptions(fluxauth.WithGitURL(*gitURL))), aud), false},
+		{"shelling out",
+			keys(planFor(t, tenantSA("team-a", "app", objectLevel),
+				auth.WithFluxOptions(fluxauth.WithAllowShellOut())), aud), false},
+		{"the annotation spelled differently",
+			keys(planFor(t, tenantSA("team-a", "app", map[string]string{
+				"eks.amazonaws.com/role-arn": sourceRole,
+				aws.AssumeRoleAnnotation:     "roleARN: " + targetRole + "\nuseServiceAccount:   true",
+			})), aud), true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -139,6 +159,34 @@ func TestCacheKeyCollisions(t *testing.T) {
 		b := keys(planFor(t, tenantSA("team-b", "app", controllerLevel)), nil)
 		g.Expect(a.source).To(Equal(b.source))
 		g.Expect(a.target).NotTo(Equal(b.target))
+	})
+	t.Run("the key inputs show no proxy password", func(t *testing.T) {
+		g := NewWithT(t)
+		c := planFor(t, tenantSA("team-a", "app", objectLevel), auth.WithProxyURL(*proxyWithUser))
+		g.Expect(c.SourceKeyInputs(aud)).To(ContainElement(auth.KeyInput{Name: "proxyURL",
+			Value: "http://REDACTED@proxy.internal:3128"}))
+	})
+	t.Run("an absent annotation differs from an empty one", func(t *testing.T) {
+		g := NewWithT(t)
+		gcpKey := func(annotations map[string]string) string {
+			annotations[gcp.ImpersonateAnnotation] = "gcpServiceAccount: target@target-project.iam.gserviceaccount.com"
+			issuer, err := fakes.NewIssuer("https://kubernetes.default.svc.cluster.local")
+			g.Expect(err).NotTo(HaveOccurred())
+			sa := tenantSA("team-a", "app", annotations)
+			c, err := auth.Plan(context.Background(), gcp.Provider{}, auth.WithClient(fakes.NewKubeClient(issuer, sa)),
+				auth.WithServiceAccountNamespace("team-a"), auth.WithServiceAccountName("app"), auth.WithDefaultServiceAccount("default"))
+			g.Expect(err).NotTo(HaveOccurred())
+			return c.SourceKey(aud)
+		}
+		const wip = "projects/1/locations/global/workloadIdentityPools/p/providers/k"
+		absent := gcpKey(map[string]string{})
+		empty := gcpKey(map[string]string{gcp.WorkloadIdentityProviderAnnotation: ""})
+		set := gcpKey(map[string]string{gcp.WorkloadIdentityProviderAnnotation: "//iam.googleapis.com/" + wip})
+		other := gcpKey(map[string]string{gcp.WorkloadIdentityProviderAnnotation: "//iam.googleapis.com/" + wip + "2"})
+		g.Expect([]string{absent, empty, set, other}).To(HaveLen(4))
+		g.Expect(absent).NotTo(Equal(empty))
+		g.Expect(set).NotTo(Equal(other))
+		g.Expect(set).NotTo(Equal(absent))
 	})
 	t.Run("list boundaries are kept", func(t *testing.T) {
 		g := NewWithT(t)

@@ -18,6 +18,14 @@ type Provider interface {
 	// own cloud identity, e.g. "eks.amazonaws.com/role-arn".
 	IdentityAnnotation() string
 
+	// SourceAnnotations lists every annotation the provider reads from a
+	// ServiceAccount that is the source of the credentials (e.g. GCP's
+	// iam.gke.io/gcp-service-account and
+	// gcp.auth.fluxcd.io/workload-identity-provider). All of them are in
+	// the source's cache key, so no annotation can change the identity
+	// without changing the key.
+	SourceAnnotations() []string
+
 	// ParseImpersonation reads and validates the provider's impersonation
 	// annotation on serviceAccount, and every option impersonation will need,
 	// without calling the cloud. It returns nil, nil when the annotation is

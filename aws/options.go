@@ -64,6 +64,12 @@ func ParseAssumeRole(sa corev1.ServiceAccount) (*AssumeRoleConfig, error) {
 	return &conf, nil
 }
 
+// SourceAnnotations implements auth.Provider: the ServiceAccount's role is
+// all the upstream provider reads.
+func (Provider) SourceAnnotations() []string { return sourceAnnotations }
+
+var sourceAnnotations = []string{RoleARNAnnotation}
+
 // ParseImpersonation implements auth.Provider. Besides the annotation, it
 // checks the region and STS endpoint now, so a misconfiguration costs no
 // cloud call.

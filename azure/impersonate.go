@@ -40,6 +40,13 @@ func (Provider) ParseImpersonation(sa corev1.ServiceAccount, _ ...fluxauth.Optio
 		ErrNoImpersonation, ImpersonateAnnotation, key, key.Namespace, key.Name, ClientIDAnnotation, TenantIDAnnotation)
 }
 
+// SourceAnnotations implements auth.Provider: the upstream provider reads
+// the client and tenant IDs, and tells an absent tenant ID from an empty
+// one.
+func (Provider) SourceAnnotations() []string { return sourceAnnotations }
+
+var sourceAnnotations = []string{ClientIDAnnotation, TenantIDAnnotation}
+
 // IdentityAnnotation implements auth.Provider.
 func (Provider) IdentityAnnotation() string { return ClientIDAnnotation }
 

@@ -63,6 +63,14 @@ func ParseImpersonate(sa corev1.ServiceAccount) (*ImpersonateConfig, error) {
 	return &conf, nil
 }
 
+// SourceAnnotations implements auth.Provider: the upstream provider reads
+// the ServiceAccount's GCP service account and, outside GKE, its workload
+// identity provider, which is the audience of the token exchange even when
+// the caller sets the Kubernetes token's audiences.
+func (Provider) SourceAnnotations() []string { return sourceAnnotations }
+
+var sourceAnnotations = []string{ServiceAccountAnnotation, WorkloadIdentityProviderAnnotation}
+
 // ParseImpersonation implements auth.Provider.
 func (Provider) ParseImpersonation(sa corev1.ServiceAccount, _ ...fluxauth.Option) (*auth.Impersonation, error) {
 	conf, err := ParseImpersonate(sa)
