@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/internal/quote"
 )
 
 const (
@@ -34,13 +35,6 @@ type AssumeRoleConfig struct {
 	UseServiceAccount *bool `json:"useServiceAccount,omitempty"`
 }
 
-// RoleARNPattern matches IAM role ARNs in every partition (aws, aws-cn,
-// aws-us-gov, aws-iso, aws-iso-b, ...), with or without a role path, and
-// with role names of up to 64 characters as IAM allows.
-const RoleARNPattern = `^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([!-~]{1,510}/)?[\w+=,.@-]{1,64}$`
-
-var roleARNRegex = regexp.MustCompile(RoleARNPattern)
-
 // ErrRegionRequired is returned when a role is to be assumed without a region.
 var ErrRegionRequired = errors.New("an AWS region is required to assume a role")
 
@@ -58,8 +52,9 @@ func ParseAssumeRole(sa corev1.ServiceAccount) (*AssumeRoleConfig, error) {
 	switch {
 	case conf.RoleARN == "":
 		return nil, invalid("roleARN is required, e.g. 'roleARN: arn:aws:iam::123456789012:role/target'")
-	case !roleARNRegex.MatchString(conf.RoleARN):
-		return nil, invalid(fmt.Sprintf("roleARN '%s' is not an IAM role ARN. must match %s", conf.RoleARN, RoleARNPattern))
+	}
+	if err := ValidateRoleARN(conf.RoleARN); err != nil {
+		return nil, invalid("roleARN " + err.Error())
 	}
 	return &conf, nil
 }
@@ -82,8 +77,8 @@ func (Provider) ParseImpersonation(sa corev1.ServiceAccount, opts ...fluxauth.Op
 	o.Apply(opts...)
 	key := auth.ServiceAccountKey(sa)
 	if o.STSRegion == "" {
-		return nil, fmt.Errorf("%w: service account '%s' asks to assume role '%s'. "+
-			"set the region in the object spec (auth.WithSTSRegion)", ErrRegionRequired, key, conf.RoleARN)
+		return nil, fmt.Errorf("%w: service account '%s' asks to assume role %s. "+
+			"set the region in the object spec (auth.WithSTSRegion)", ErrRegionRequired, key, quote.Tenant(conf.RoleARN))
 	}
 	if e := o.STSEndpoint; e != "" {
 		if err := ValidateSTSEndpoint(e); err != nil {

@@ -78,12 +78,33 @@ func TestParseAssumeRole(t *testing.T) {
 		{
 			name:    "not a role",
 			value:   ptr.To("roleARN: arn:aws:iam::123456789012:user/bob"),
-			wantErr: prefix + "roleARN 'arn:aws:iam::123456789012:user/bob' is not an IAM role ARN. must match " + aws.RoleARNPattern,
+			wantErr: prefix + "roleARN 'arn:aws:iam::123456789012:user/bob' is not an IAM role ARN: its resource must start with 'role/', as in arn:aws:iam::123456789012:role/name",
 		},
 		{
 			name:    "short account",
 			value:   ptr.To("roleARN: arn:aws:iam::1234:role/x"),
-			wantErr: prefix + "roleARN 'arn:aws:iam::1234:role/x' is not an IAM role ARN. must match " + aws.RoleARNPattern,
+			wantErr: prefix + "roleARN 'arn:aws:iam::1234:role/x' has account '1234': an AWS account ID is 12 digits",
+		},
+		{
+			name:  "unknown partition",
+			value: ptr.To("roleARN: arn:aws-evil:iam::123456789012:role/x"),
+			wantErr: prefix + "roleARN 'arn:aws-evil:iam::123456789012:role/x' names partition 'aws-evil', which AWS does not have: " +
+				"use one of aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc",
+		},
+		{
+			name:    "another service",
+			value:   ptr.To("roleARN: arn:aws:sts::123456789012:assumed-role/x/y"),
+			wantErr: prefix + "roleARN 'arn:aws:sts::123456789012:assumed-role/x/y' is not an IAM role ARN: it must look like arn:aws:iam::123456789012:role/name (service iam, no region)",
+		},
+		{
+			name:    "role name too long",
+			value:   ptr.To("roleARN: arn:aws:iam::123456789012:role/" + strings.Repeat("r", 65)),
+			wantErr: prefix + "roleARN 'arn:aws:iam::123456789012:role/" + strings.Repeat("r", 65) + "' has role name '" + strings.Repeat("r", 65) + "': it must be 1 to 64 characters of letters, digits and +=,.@_-",
+		},
+		{
+			name:    "control characters are escaped",
+			value:   ptr.To(`roleARN: "arn:aws:iam::123456789012:role/x\e[2J\nFAKE LOG LINE"`),
+			wantErr: prefix + `roleARN 'arn:aws:iam::123456789012:role/x\x1b[2J\nFAKE LOG LINE' has role name 'x\x1b[2J\nFAKE LOG LINE': it must be 1 to 64 characters of letters, digits and +=,.@_-`,
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,6 +137,12 @@ func TestRoleARNPattern(t *testing.T) {
 		"arn:aws-iso:iam::123456789012:role/target":                         true,
 		"arn:aws-iso-b:iam::123456789012:role/target":                       true,
 		"arn:aws-iso-f:iam::123456789012:role/target":                       true,
+		"arn:aws-iso-e:iam::123456789012:role/target":                       true,
+		"arn:aws-eusc:iam::123456789012:role/target":                        true,
+		"arn:aws-evil:iam::123456789012:role/target":                        false,
+		"arn:aws:iam:us-east-1:123456789012:role/target":                    false,
+		"arn:aws:iam::123456789012:role/" + strings.Repeat("p/", 256) + "x": false,
+		"arn:aws:iam::123456789012:role/" + strings.Repeat("p/", 255) + "x": true,
 		"arn:aws:iam::123456789012:role/team-a/x":                           true,
 		"arn:aws:iam::123456789012:role/a/b/c/deploy+=,.@-_9":               true,
 		"arn:aws:iam::123456789012:role/" + name64:                          true,

@@ -1,9 +1,6 @@
 package gcp
 
 import (
-	"fmt"
-	"regexp"
-
 	fluxauth "github.com/fluxcd/pkg/auth"
 	corev1 "k8s.io/api/core/v1"
 
@@ -35,13 +32,6 @@ type ImpersonateConfig struct {
 	UseServiceAccount *bool `json:"useServiceAccount,omitempty"`
 }
 
-// ServiceAccountEmailPattern matches the emails of user-managed service
-// accounts (name@project.iam.gserviceaccount.com) and of the Compute Engine
-// and App Engine default ones.
-const ServiceAccountEmailPattern = `^[a-zA-Z0-9-]{1,100}@([a-zA-Z0-9-]{1,100}\.iam|developer|appspot)\.gserviceaccount\.com$`
-
-var serviceAccountEmailRegex = regexp.MustCompile(ServiceAccountEmailPattern)
-
 // ParseImpersonate strictly parses the ImpersonateAnnotation of sa. It
 // returns nil, nil when the annotation is absent.
 func ParseImpersonate(sa corev1.ServiceAccount) (*ImpersonateConfig, error) {
@@ -56,9 +46,9 @@ func ParseImpersonate(sa corev1.ServiceAccount) (*ImpersonateConfig, error) {
 	switch {
 	case conf.GCPServiceAccount == "":
 		return nil, invalid("gcpServiceAccount is required, e.g. 'gcpServiceAccount: target@project.iam.gserviceaccount.com'")
-	case !serviceAccountEmailRegex.MatchString(conf.GCPServiceAccount):
-		return nil, invalid(fmt.Sprintf("gcpServiceAccount '%s' is not a service account email. must match %s",
-			conf.GCPServiceAccount, ServiceAccountEmailPattern))
+	}
+	if err := ValidateServiceAccountEmail(conf.GCPServiceAccount); err != nil {
+		return nil, invalid("gcpServiceAccount " + err.Error())
 	}
 	return &conf, nil
 }

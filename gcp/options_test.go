@@ -3,6 +3,7 @@ package gcp_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +22,8 @@ func serviceAccount(annotations map[string]string) corev1.ServiceAccount {
 		Namespace: "team-a", Name: "app", Annotations: annotations,
 	}}
 }
+
+const idRule = "it must be 6 to 30 lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen"
 
 func TestParseImpersonate(t *testing.T) {
 	const prefix = "invalid gcp.auth.fluxcd.io/impersonate annotation on service account 'team-a/app': "
@@ -43,7 +46,18 @@ func TestParseImpersonate(t *testing.T) {
 		{name: "missing target", value: ptr.To("useServiceAccount: true"),
 			wantErr: prefix + "gcpServiceAccount is required, e.g. 'gcpServiceAccount: target@project.iam.gserviceaccount.com'"},
 		{name: "not a service account", value: ptr.To("gcpServiceAccount: bob@example.com"),
-			wantErr: prefix + "gcpServiceAccount 'bob@example.com' is not a service account email. must match " + gcp.ServiceAccountEmailPattern},
+			wantErr: prefix + "gcpServiceAccount 'bob@example.com' is not a service account email: its domain must be " +
+				"<project-id>.iam.gserviceaccount.com, developer.gserviceaccount.com or appspot.gserviceaccount.com"},
+		{name: "account ID starting with a hyphen", value: ptr.To("gcpServiceAccount: -x-@my-project.iam.gserviceaccount.com"),
+			wantErr: prefix + "gcpServiceAccount '-x-@my-project.iam.gserviceaccount.com' has account ID '-x-': " + idRule},
+		{name: "100-character project ID", value: ptr.To("gcpServiceAccount: target@" + strings.Repeat("p", 100) + ".iam.gserviceaccount.com"),
+			wantErr: prefix + "gcpServiceAccount 'target@" + strings.Repeat("p", 100) + ".iam.gserviceaccount.com' has project ID '" +
+				strings.Repeat("p", 100) + "': " + idRule},
+		{name: "bad compute default", value: ptr.To("gcpServiceAccount: abc-compute@developer.gserviceaccount.com"),
+			wantErr: prefix + "gcpServiceAccount 'abc-compute@developer.gserviceaccount.com' is not Compute Engine's default " +
+				"service account: it must look like 123456789012-compute@developer.gserviceaccount.com"},
+		{name: "app engine default", value: ptr.To("gcpServiceAccount: my-project@appspot.gserviceaccount.com"),
+			want: &gcp.ImpersonateConfig{GCPServiceAccount: "my-project@appspot.gserviceaccount.com"}},
 		{name: "wrong type", value: ptr.To("gcpServiceAccount: [a, b]"),
 			wantErr: prefix + "cannot unmarshal array into Go struct field ImpersonateConfig.gcpServiceAccount of type string"},
 	} {
@@ -71,13 +85,13 @@ func TestParseImpersonation(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	imp, err := gcp.Provider{}.ParseImpersonation(serviceAccount(map[string]string{
-		gcp.ImpersonateAnnotation: "gcpServiceAccount: t@p-1.iam.gserviceaccount.com\nuseServiceAccount: false",
+		gcp.ImpersonateAnnotation: "gcpServiceAccount: target@project-1.iam.gserviceaccount.com\nuseServiceAccount: false",
 	}))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(*imp).To(Equal(auth.Impersonation{
 		Annotation:        gcp.ImpersonateAnnotation,
 		ServiceAccount:    client.ObjectKey{Namespace: "team-a", Name: "app"},
-		Target:            "t@p-1.iam.gserviceaccount.com",
+		Target:            "target@project-1.iam.gserviceaccount.com",
 		UseServiceAccount: ptr.To(false),
 	}))
 	g.Expect(gcp.Provider{}.IdentityAnnotation()).To(Equal("iam.gke.io/gcp-service-account"))
