@@ -10,6 +10,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // ErrInvalidAnnotation is matched by every *AnnotationError.
@@ -22,9 +24,11 @@ type AnnotationError struct {
 	Reason         string
 }
 
+// Error quotes the ServiceAccount and cleans the reason: both can carry
+// tenant-written text.
 func (e *AnnotationError) Error() string {
-	return fmt.Sprintf("invalid %s annotation on service account '%s': %s",
-		e.Key, e.ServiceAccount, e.Reason)
+	return fmt.Sprintf("invalid %s annotation on service account %s: %s",
+		e.Key, quote.Tenant(e.ServiceAccount.String()), quote.Clean(e.Reason, quote.MaxErrorBytes))
 }
 
 // Unwrap makes errors.Is(err, ErrInvalidAnnotation) true.

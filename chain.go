@@ -40,9 +40,9 @@ func (s Source) String() string {
 	case s.Kind == SourceController:
 		return "the controller identity"
 	case s.Identity == "":
-		return fmt.Sprintf("service account '%s' (direct access)", s.ServiceAccount)
+		return fmt.Sprintf("service account %s (direct access)", quote.Tenant(s.ServiceAccount.String()))
 	default:
-		return fmt.Sprintf("service account '%s' as '%s'", s.ServiceAccount, s.Identity)
+		return fmt.Sprintf("service account %s as %s", quote.Tenant(s.ServiceAccount.String()), quote.Tenant(s.Identity))
 	}
 }
 
@@ -71,8 +71,19 @@ type Chain struct {
 // Plan reads the ServiceAccount, parses its annotations and applies the
 // lockdown rules, and returns the chain GetAccessToken would follow. It makes
 // no cloud call, so refusals cost nothing and can be shown to a person.
+//
+// Its errors, like those of every function of this package that reads a
+// ServiceAccount, quote tenant-written text escaped and cut, and stay a few
+// KiB at most whatever the annotations hold.
 func Plan(ctx context.Context, provider Provider, opts ...Option) (*Chain, error) {
-	o := newOptions(opts...)
+	c, err := plan(ctx, provider, newOptions(opts...))
+	if err != nil {
+		return nil, quote.Error(err)
+	}
+	return c, nil
+}
+
+func plan(ctx context.Context, provider Provider, o *Options) (*Chain, error) {
 	c := &Chain{
 		Provider: provider.GetName(),
 		Lockdown: o.Lockdown(),
@@ -116,7 +127,7 @@ func Plan(ctx context.Context, provider Provider, opts ...Option) (*Chain, error
 
 	identity, err := provider.GetIdentity(*sa)
 	if err != nil {
-		err = fmt.Errorf("failed to get provider identity from service account '%s' annotations: %w", key, err)
+		err = fmt.Errorf("failed to get provider identity from service account %s annotations: %w", quote.Tenant(key.String()), err)
 		if imp != nil && imp.UseServiceAccount == nil && c.Lockdown {
 			// The annotation alone looks like controller-level
 			// impersonation; say why the ServiceAccount is the source.
@@ -156,16 +167,16 @@ func checkObjectLevelGate(key client.ObjectKey, isDefault, lockdown bool) error 
 
 func getServiceAccount(ctx context.Context, c client.Client, key client.ObjectKey, isDefault bool) (*corev1.ServiceAccount, error) {
 	if c == nil {
-		return nil, fmt.Errorf("failed to get service account '%s': no Kubernetes client. pass auth.WithClient", key)
+		return nil, fmt.Errorf("failed to get service account %s: no Kubernetes client. pass auth.WithClient", quote.Tenant(key.String()))
 	}
 	var sa corev1.ServiceAccount
 	if err := c.Get(ctx, key, &sa); err != nil {
 		if apierrors.IsNotFound(err) && isDefault {
-			return nil, fmt.Errorf("failed to get default service account '%s': %w. "+
+			return nil, fmt.Errorf("failed to get default service account %s: %w. "+
 				"create it, or set .spec.serviceAccountName on the object",
-				key, fluxauth.ErrDefaultServiceAccountNotFound)
+				quote.Tenant(key.String()), fluxauth.ErrDefaultServiceAccountNotFound)
 		}
-		return nil, fmt.Errorf("failed to get service account '%s': %w", key, err)
+		return nil, fmt.Errorf("failed to get service account %s: %w", quote.Tenant(key.String()), err)
 	}
 	return &sa, nil
 }

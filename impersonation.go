@@ -7,6 +7,8 @@ import (
 	fluxauth "github.com/fluxcd/pkg/auth"
 	"github.com/fluxcd/pkg/cache"
 	authnv1 "k8s.io/api/authentication/v1"
+
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // GetAccessToken returns a token for the identity the object's
@@ -27,9 +29,13 @@ func GetAccessToken(ctx context.Context, provider Provider, opts ...Option) (flu
 func (c *Chain) Token(ctx context.Context) (fluxauth.Token, error) {
 	key, fetch, err := c.resolve(ctx)
 	if err != nil {
-		return nil, err
+		return nil, quote.Error(err)
 	}
-	return c.cached(ctx, key, true, fetch)
+	token, err := c.cached(ctx, key, true, fetch)
+	if err != nil {
+		return nil, quote.Error(err)
+	}
+	return token, nil
 }
 
 // resolve returns the cache key of the chain's token and the function that
@@ -47,7 +53,7 @@ func (c *Chain) resolve(ctx context.Context) (string, fetchFunc, error) {
 		}
 		token, err := c.provider.Impersonate(ctx, source, imp, c.opts.FluxOptions()...)
 		if err != nil {
-			return nil, fmt.Errorf("failed to impersonate '%s' from %s: %w", imp.Target, c.Source, err)
+			return nil, fmt.Errorf("failed to impersonate %s from %s: %w", quote.Tenant(imp.Target), c.Source, err)
 		}
 		return token, nil
 	}, nil
@@ -81,13 +87,13 @@ func (c *Chain) source(ctx context.Context) (string, fetchFunc, error) {
 		sa := c.serviceAccount.DeepCopy()
 		req := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{Audiences: audiences}}
 		if err := o.Client.SubResource("token").Create(ctx, sa, req); err != nil {
-			return nil, fmt.Errorf("failed to create kubernetes token for service account '%s': %w",
-				c.Source.ServiceAccount, err)
+			return nil, fmt.Errorf("failed to create kubernetes token for service account %s: %w",
+				quote.Tenant(c.Source.ServiceAccount.String()), err)
 		}
 		token, err := p.NewTokenForServiceAccount(ctx, req.Status.Token, *sa, o.FluxOptions()...)
 		if err != nil {
-			return nil, fmt.Errorf("failed to create provider access token for service account '%s': %w",
-				c.Source.ServiceAccount, err)
+			return nil, fmt.Errorf("failed to create provider access token for service account %s: %w",
+				quote.Tenant(c.Source.ServiceAccount.String()), err)
 		}
 		return token, nil
 	}, nil

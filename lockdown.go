@@ -6,6 +6,8 @@ import (
 
 	fluxauth "github.com/fluxcd/pkg/auth"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // ErrLockdownForbidsControllerIdentity is returned when an impersonation
@@ -46,16 +48,17 @@ func useServiceAccount(imp *Impersonation, sa corev1.ServiceAccount, identityAnn
 		return true, nil
 	}
 	if lockdown {
-		return false, fmt.Errorf("%w: %s on service account '%s' sets 'useServiceAccount: false', "+
+		return false, fmt.Errorf("%w: %s on service account %s sets 'useServiceAccount: false', "+
 			"but this controller runs with multi-tenancy lockdown (--default-service-account). "+
 			"remove 'useServiceAccount: false' so the service account's own identity is the source",
-			ErrLockdownForbidsControllerIdentity, imp.Annotation, imp.ServiceAccount)
+			ErrLockdownForbidsControllerIdentity, imp.Annotation, quote.Tenant(imp.ServiceAccount.String()))
 	}
 	if v := sa.Annotations[identityAnnotation]; v != "" {
-		return false, fmt.Errorf("%w: %s on service account '%s' sets 'useServiceAccount: false' "+
-			"(the controller identity is the source), but the service account also has %s '%s'. "+
+		return false, fmt.Errorf("%w: %s on service account %s sets 'useServiceAccount: false' "+
+			"(the controller identity is the source), but the service account also has %s %s. "+
 			"remove %s, or set 'useServiceAccount: true' to impersonate from it",
-			ErrAmbiguousSource, imp.Annotation, imp.ServiceAccount, identityAnnotation, v, identityAnnotation)
+			ErrAmbiguousSource, imp.Annotation, quote.Tenant(imp.ServiceAccount.String()), identityAnnotation,
+			quote.Tenant(v), identityAnnotation)
 	}
 	return false, nil
 }

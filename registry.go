@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	fluxauth "github.com/fluxcd/pkg/auth"
+
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // RegistryProvider is a Provider that can log in to container registries.
@@ -21,6 +23,15 @@ type RegistryProvider interface {
 // ACR) made from the access token GetAccessToken would return, impersonation
 // included. Both are cached when a cache is configured.
 func GetArtifactRegistryCredentials(ctx context.Context, provider RegistryProvider,
+	artifactRepository string, opts ...Option) (*fluxauth.ArtifactRegistryCredentials, error) {
+	creds, err := getArtifactRegistryCredentials(ctx, provider, artifactRepository, opts...)
+	if err != nil {
+		return nil, quote.Error(err)
+	}
+	return creds, nil
+}
+
+func getArtifactRegistryCredentials(ctx context.Context, provider RegistryProvider,
 	artifactRepository string, opts ...Option) (*fluxauth.ArtifactRegistryCredentials, error) {
 
 	registryInput, err := provider.ParseArtifactRepository(artifactRepository)

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	fluxauth "github.com/fluxcd/pkg/auth"
+
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // RESTConfigProvider is a Provider that can make Kubernetes REST configs for
@@ -20,6 +22,14 @@ type RESTConfigProvider interface {
 // WithClusterResource, authenticated with the access tokens GetAccessToken
 // would return, impersonation included.
 func GetRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Option) (*fluxauth.RESTConfig, error) {
+	conf, err := getRESTConfig(ctx, provider, opts...)
+	if err != nil {
+		return nil, quote.Error(err)
+	}
+	return conf, nil
+}
+
+func getRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Option) (*fluxauth.RESTConfig, error) {
 	o := newOptions(opts...)
 	perToken, err := provider.GetAccessTokenOptionsForCluster(o.FluxOptions()...)
 	if err != nil {

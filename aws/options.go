@@ -77,8 +77,9 @@ func (Provider) ParseImpersonation(sa corev1.ServiceAccount, opts ...fluxauth.Op
 	o.Apply(opts...)
 	key := auth.ServiceAccountKey(sa)
 	if o.STSRegion == "" {
-		return nil, fmt.Errorf("%w: service account '%s' asks to assume role %s. "+
-			"set the region in the object spec (auth.WithSTSRegion)", ErrRegionRequired, key, quote.Tenant(conf.RoleARN))
+		return nil, fmt.Errorf("%w: service account %s asks to assume role %s. "+
+			"set the region in the object spec (auth.WithSTSRegion)", ErrRegionRequired,
+			quote.Tenant(key.String()), quote.Tenant(conf.RoleARN))
 	}
 	if e := o.STSEndpoint; e != "" {
 		if err := ValidateSTSEndpoint(e); err != nil {

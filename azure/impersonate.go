@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/internal/quote"
 )
 
 const (
@@ -34,10 +35,10 @@ func (Provider) ParseImpersonation(sa corev1.ServiceAccount, _ ...fluxauth.Optio
 		return nil, nil
 	}
 	key := auth.ServiceAccountKey(sa)
-	return nil, fmt.Errorf("%w: remove %s from service account '%s' and use workload identity federation: "+
+	return nil, fmt.Errorf("%w: remove %s from service account %s and use workload identity federation: "+
 		"add a federated identity credential for subject 'system:serviceaccount:%s:%s' to the target managed identity "+
 		"or app registration, then annotate the service account with %s: <client-id> and %s: <tenant-id>",
-		ErrNoImpersonation, ImpersonateAnnotation, key, key.Namespace, key.Name, ClientIDAnnotation, TenantIDAnnotation)
+		ErrNoImpersonation, ImpersonateAnnotation, quote.Tenant(key.String()), key.Namespace, key.Name, ClientIDAnnotation, TenantIDAnnotation)
 }
 
 // SourceAnnotations implements auth.Provider: the upstream provider reads

@@ -16,6 +16,7 @@ import (
 	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
 	"github.com/identitychain/auth/gcp"
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // explanation is what explain shows. Its JSON form is the -o json contract.
@@ -310,7 +311,7 @@ func (a *app) printExplanation(w io.Writer, e *explanation) error {
 		return err
 	}
 	for _, warn := range e.Warnings {
-		fmt.Fprintf(w, "%s %s\n", s.yellow("Warning:"), warn)
+		fmt.Fprintf(w, "%s %s\n", s.yellow("Warning:"), quote.Clean(warn, quote.MaxErrorBytes))
 	}
 	if e.Refused != "" {
 		return nil

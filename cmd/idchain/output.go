@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf16"
+
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // style paints text with ANSI colour when on; off, it returns text as is,
@@ -49,7 +53,13 @@ func (t *table) write(w io.Writer, s style) error {
 	if t.header != nil {
 		fmt.Fprintln(tw, strings.Join(t.header, "\t"))
 	}
-	for _, r := range t.rows {
+	for i, r := range t.rows {
+		// Cells carry tenant-written text: no control character reaches
+		// the terminal, and no value floods it.
+		for j, cell := range r {
+			r[j] = quote.Clean(cell, quote.MaxErrorBytes)
+		}
+		t.rows[i] = r
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
@@ -76,12 +86,39 @@ func (t *table) write(w io.Writer, s style) error {
 	return err
 }
 
-// writeJSON writes v indented, for scripts and jq.
+// writeJSON writes v indented, for scripts and jq. encoding/json escapes
+// C0 controls only; every other rune a terminal could act on (C1 controls,
+// bidi overrides, invalid bytes) is escaped too, which is still valid JSON
+// because such runes can only stand inside strings.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, escapeJSON(buf.String()))
+	return err
+}
+
+func escapeJSON(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		switch {
+		case r == '\n' || strconv.IsPrint(r):
+			b.WriteRune(r)
+		case r > 0xffff:
+			// JSON spells a rune outside the BMP as a surrogate pair.
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, `\u%04x\u%04x`, r1, r2)
+		default:
+			// An invalid byte decodes as U+FFFD, which JSON can carry.
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
 }
 
 // checkOutput validates an -o value.

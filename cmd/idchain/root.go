@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // Exit codes, the same for every subcommand, so scripts can tell a finding
@@ -77,7 +78,7 @@ func (a *app) run(args []string) int {
 		ee = &exitError{code: exitUsage, err: err}
 	}
 	if ee.err != nil {
-		fmt.Fprintf(a.stderr, "%s %s\n", a.style().red("Error:"), ee.err)
+		fmt.Fprintf(a.stderr, "%s %s\n", a.style().red("Error:"), quote.Error(ee.err))
 		if ee.code == exitUsage {
 			fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", commandPath(root, args))
 		}

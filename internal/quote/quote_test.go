@@ -1,6 +1,8 @@
 package quote
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -48,4 +50,44 @@ func FuzzTenant(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestClean(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"failed to get 'x': it's fine", "failed to get 'x': it's fine"},
+		{"line\nforged\x1b[0m", `line\nforged\x1b[0m`},
+		{strings.Repeat("é", 20), strings.Repeat("é", 16) + "… (40 bytes in all)"},
+	} {
+		if got := Clean(tc.in, 33); got != tc.want {
+			t.Errorf("Clean(%q, 33) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestError(t *testing.T) {
+	t.Parallel()
+	if Error(nil) != nil {
+		t.Fatal("Error(nil) is not nil")
+	}
+	sentinel := errors.New("sentinel")
+	clean := fmt.Errorf("wrapped: %w", sentinel)
+	if Error(clean) != clean {
+		t.Error("a clean, short error was wrapped")
+	}
+	huge := fmt.Errorf("invalid role-arn annotation: '%s\n%s': %w", strings.Repeat("a", 1<<20), "\x1b]0;pwned\a", sentinel)
+	got := Error(huge)
+	if !errors.Is(got, sentinel) {
+		t.Error("errors.Is does not see through")
+	}
+	if len(got.Error()) > MaxErrorBytes+64 {
+		t.Errorf("message is %d bytes", len(got.Error()))
+	}
+	if !strings.HasSuffix(got.Error(), "… (1048628 bytes in all)") {
+		t.Errorf("message ends %q", got.Error()[len(got.Error())-40:])
+	}
+	escaped := Error(fmt.Errorf("x\n\x1b]0;pwned\a"))
+	if escaped.Error() != `x\n\x1b]0;pwned\a` {
+		t.Errorf("got %q", escaped.Error())
+	}
 }
