@@ -14,6 +14,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // DefaultScopes are the scopes of an impersonated token when the caller
@@ -52,6 +53,7 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 		return nil, fmt.Errorf("failed to create IAM Credentials client: %w", err)
 	}
 
+	target := quote.Tenant(imp.Target)
 	resp, err := svc.Projects.ServiceAccounts.GenerateAccessToken(
 		"projects/-/serviceAccounts/"+imp.Target,
 		&iamcredentials.GenerateAccessTokenRequest{Scope: append([]string(nil), scopes...), Lifetime: tokenLifetime},
@@ -59,14 +61,39 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 	if err != nil {
 		var apiErr *googleapi.Error
 		if errors.As(err, &apiErr) && apiErr.Code == http.StatusForbidden {
-			return nil, fmt.Errorf("iamcredentials generateAccessToken: %w. grant the source identity "+
-				"roles/iam.serviceAccountTokenCreator on '%s'", err, imp.Target)
+			return nil, fmt.Errorf("iamcredentials generateAccessToken for %s: %w. grant the source identity "+
+				"roles/iam.serviceAccountTokenCreator on %s", target, err, target)
 		}
-		return nil, fmt.Errorf("iamcredentials generateAccessToken: %w", err)
+		return nil, fmt.Errorf("iamcredentials generateAccessToken for %s: %w", target, err)
 	}
-	expiry, err := time.Parse(time.RFC3339, resp.ExpireTime)
+	// A success that cannot be used must not be cached or handed out.
+	token, err := parseGenerateAccessToken(resp, time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("iamcredentials generateAccessToken returned an invalid expireTime '%s'", resp.ExpireTime)
+		return nil, fmt.Errorf("iamcredentials generateAccessToken for %s returned an %w", target, err)
+	}
+	return token, nil
+}
+
+// parseGenerateAccessToken turns a generateAccessToken reply into a token,
+// or into an ErrInvalidToken naming each wire field that is wrong at now.
+func parseGenerateAccessToken(resp *iamcredentials.GenerateAccessTokenResponse, now time.Time) (*Token, error) {
+	var problems []string
+	if resp.AccessToken == "" {
+		problems = append(problems, "accessToken is empty")
+	}
+	var expiry time.Time
+	if resp.ExpireTime == "" {
+		problems = append(problems, "expireTime is missing")
+	} else if t, err := time.Parse(time.RFC3339, resp.ExpireTime); err != nil {
+		// Not a secret, but not ours either: escaped and cut.
+		problems = append(problems, "expireTime "+quote.Tenant(resp.ExpireTime)+" is not an RFC 3339 time")
+	} else if p := expiryProblem("expireTime", t, now); p != "" {
+		problems = append(problems, p)
+	} else {
+		expiry = t
+	}
+	if err := invalid(problems); err != nil {
+		return nil, err
 	}
 	return &Token{Token: oauth2.Token{AccessToken: resp.AccessToken, TokenType: "Bearer", Expiry: expiry}}, nil
 }
