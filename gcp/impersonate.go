@@ -27,7 +27,9 @@ const tokenLifetime = "3600s"
 
 // Impersonate implements auth.Provider: IAM Credentials generateAccessToken
 // for imp.Target, authorized by the source token, through the proxy-aware
-// HTTP client (with its timeout) and the caller's context.
+// HTTP client (with its timeout) and the caller's context, retrying
+// throttling, 5xx and broken connections as retry.go says. A success whose
+// token is unusable is an error wrapping ErrInvalidToken.
 func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp auth.Impersonation,
 	opts ...fluxauth.Option) (fluxauth.Token, error) {
 
@@ -43,9 +45,9 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 	}
 
 	hc := o.GetHTTPClient()
-	hc.Transport = &oauth2.Transport{Source: oauth2.StaticTokenSource(&src.Token), Base: hc.Transport}
+	hc.Transport = &oauth2.Transport{Source: oauth2.StaticTokenSource(&src.Token), Base: retrying(hc.Transport)}
 	clientOpts := []option.ClientOption{option.WithHTTPClient(hc)}
-	if e := p.iamEndpoint(); e != "" {
+	if e := p.impl().IAMCredentialsEndpoint(); e != "" {
 		clientOpts = append(clientOpts, option.WithEndpoint(e))
 	}
 	svc, err := iamcredentials.NewService(ctx, clientOpts...)

@@ -41,18 +41,17 @@ type Provider struct {
 	Implementation Implementation
 }
 
+// upstream is the upstream provider on our implementation, with retries
+// on the token endpoints whichever implementation it is.
 func (p Provider) upstream() gcpauth.Provider {
-	if p.Implementation == nil {
-		return gcpauth.Provider{}
-	}
-	return gcpauth.Provider{Implementation: p.Implementation}
+	return gcpauth.Provider{Implementation: retryingImplementation{p.impl()}}
 }
 
-func (p Provider) iamEndpoint() string {
+func (p Provider) impl() Implementation {
 	if p.Implementation == nil {
-		return ""
+		return defaultImplementation{}
 	}
-	return p.Implementation.IAMCredentialsEndpoint()
+	return p.Implementation
 }
 
 // GetName implements fluxauth.Provider.
