@@ -20,7 +20,9 @@ import (
 // Do returns f(ctx), or, when ctx is done before f returns, a zero T and an
 // error such as "gave up on the GKE metadata server after 3s: context
 // deadline exceeded" that wraps ctx.Err(). what names the call for that
-// error. f is not called when ctx is already done.
+// error. f is not called when ctx is already done, and a failure of f that
+// comes once ctx is done is reported the same way, so that every failure
+// caused by ctx wraps ctx.Err().
 //
 // A panic in f is raised again in the caller while the caller waits; one
 // after the caller gave up is dropped with the rest of the result, so that a
@@ -88,21 +90,28 @@ func run[T any](ctx context.Context, f func(context.Context) (T, error)) (o outc
 func wait[T, R any](ctx context.Context, what string, start time.Time, done <-chan R, get func(R) outcome[T]) (T, error) {
 	select {
 	case r := <-done:
-		return get(r).result()
+		return finish(ctx, what, start, get(r))
 	case <-ctx.Done():
 		// A result that arrived with the deadline beats giving up.
 		select {
 		case r := <-done:
-			return get(r).result()
+			return finish(ctx, what, start, get(r))
 		default:
 			return gaveUp[T](ctx, what, start)
 		}
 	}
 }
 
-func (o outcome[T]) result() (T, error) {
+// finish returns what the call returned, except that a failure once ctx is
+// done is reported as giving up: the call most likely failed because ctx
+// ended, and its own error need not say so (oauth2 formats it with %v), so
+// callers could not tell it from any other failure.
+func finish[T any](ctx context.Context, what string, start time.Time, o outcome[T]) (T, error) {
 	if o.panicked {
 		panic(o.panicVal)
+	}
+	if o.err != nil && ctx.Err() != nil {
+		return gaveUp[T](ctx, what, start)
 	}
 	return o.value, o.err
 }

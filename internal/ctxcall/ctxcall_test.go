@@ -3,6 +3,7 @@ package ctxcall_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -194,4 +195,23 @@ func TestGroupPanics(t *testing.T) {
 	g.Expect(func() {
 		_, _ = group.Do(context.Background(), "k", "x", func(context.Context) (int, error) { panic("boom") })
 	}).To(PanicWith("boom"))
+}
+
+// A call that honours its context fails with its own error when the
+// deadline passes, which need not wrap ctx.Err(); the caller's error does.
+func TestDoReportsAFailureAtTheDeadlineAsGivingUp(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		g := NewWithT(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+
+		_, err := ctxcall.Do(ctx, "Google STS", func(ctx context.Context) (int, error) {
+			<-ctx.Done()
+			return 0, fmt.Errorf("oauth2/google: invalid response from Secure Token Server: %v", ctx.Err())
+		})
+
+		g.Expect(err).To(MatchError("gave up on Google STS after 3s: context deadline exceeded"))
+		g.Expect(err).To(MatchError(context.DeadlineExceeded))
+	})
 }
