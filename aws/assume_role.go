@@ -13,6 +13,7 @@ import (
 	fluxauth "github.com/fluxcd/pkg/auth"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // Impersonate implements auth.Provider: STS AssumeRole into imp.Target,
@@ -45,6 +46,10 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 	}
 
 	sessionName := RoleSessionName(imp.ServiceAccount)
+	region := quote.Tenant(o.STSRegion)
+	// The SDK's standard retryer (3 attempts, jittered exponential backoff,
+	// bounded by ctx) already retries throttling, 5xx and connection errors:
+	// no retry of our own, or one failure would cost up to 9 calls.
 	out, err := p.assumeRole(ctx, &sts.AssumeRoleInput{
 		RoleArn:         &imp.Target,
 		RoleSessionName: &sessionName,
@@ -52,19 +57,20 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 	if err != nil {
 		var apiErr smithy.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDenied" {
-			return nil, fmt.Errorf("sts AssumeRole in region '%s': %w. the trust policy of '%s' must allow "+
+			return nil, fmt.Errorf("sts AssumeRole in region %s: %w. the trust policy of %s must allow "+
 				"sts:AssumeRole by the source role, and the source role's policy must allow sts:AssumeRole on it",
-				o.STSRegion, err, imp.Target)
+				region, err, quote.Tenant(imp.Target))
 		}
-		return nil, fmt.Errorf("sts AssumeRole in region '%s': %w", o.STSRegion, err)
+		return nil, fmt.Errorf("sts AssumeRole in region %s: %w", region, err)
 	}
 	if out.Credentials == nil {
-		return nil, fmt.Errorf("sts AssumeRole returned no credentials")
+		return nil, fmt.Errorf("sts AssumeRole in region %s returned %w: the reply has no Credentials",
+			region, ErrInvalidCredentials)
 	}
 	creds := &Credentials{Credentials: *out.Credentials}
-	if creds.Expiration == nil {
-		// A token without an expiry must not be cached as if it lived forever.
-		creds.Expiration = &time.Time{}
+	// A success that cannot be used must not be cached or handed out.
+	if err := p.ValidateToken(creds, time.Now()); err != nil {
+		return nil, fmt.Errorf("sts AssumeRole in region %s returned %w", region, err)
 	}
 	return creds, nil
 }

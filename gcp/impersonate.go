@@ -14,6 +14,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // DefaultScopes are the scopes of an impersonated token when the caller
@@ -26,7 +27,9 @@ const tokenLifetime = "3600s"
 
 // Impersonate implements auth.Provider: IAM Credentials generateAccessToken
 // for imp.Target, authorized by the source token, through the proxy-aware
-// HTTP client (with its timeout) and the caller's context.
+// HTTP client (with its timeout) and the caller's context, retrying
+// throttling, 5xx and broken connections as retry.go says. A success whose
+// token is unusable is an error wrapping ErrInvalidToken.
 func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp auth.Impersonation,
 	opts ...fluxauth.Option) (fluxauth.Token, error) {
 
@@ -42,9 +45,9 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 	}
 
 	hc := o.GetHTTPClient()
-	hc.Transport = &oauth2.Transport{Source: oauth2.StaticTokenSource(&src.Token), Base: hc.Transport}
+	hc.Transport = &oauth2.Transport{Source: oauth2.StaticTokenSource(&src.Token), Base: retrying(hc.Transport)}
 	clientOpts := []option.ClientOption{option.WithHTTPClient(hc)}
-	if e := p.iamEndpoint(); e != "" {
+	if e := p.impl().IAMCredentialsEndpoint(); e != "" {
 		clientOpts = append(clientOpts, option.WithEndpoint(e))
 	}
 	svc, err := iamcredentials.NewService(ctx, clientOpts...)
@@ -52,6 +55,7 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 		return nil, fmt.Errorf("failed to create IAM Credentials client: %w", err)
 	}
 
+	target := quote.Tenant(imp.Target)
 	resp, err := svc.Projects.ServiceAccounts.GenerateAccessToken(
 		"projects/-/serviceAccounts/"+imp.Target,
 		&iamcredentials.GenerateAccessTokenRequest{Scope: append([]string(nil), scopes...), Lifetime: tokenLifetime},
@@ -59,14 +63,39 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 	if err != nil {
 		var apiErr *googleapi.Error
 		if errors.As(err, &apiErr) && apiErr.Code == http.StatusForbidden {
-			return nil, fmt.Errorf("iamcredentials generateAccessToken: %w. grant the source identity "+
-				"roles/iam.serviceAccountTokenCreator on '%s'", err, imp.Target)
+			return nil, fmt.Errorf("iamcredentials generateAccessToken for %s: %w. grant the source identity "+
+				"roles/iam.serviceAccountTokenCreator on %s", target, err, target)
 		}
-		return nil, fmt.Errorf("iamcredentials generateAccessToken: %w", err)
+		return nil, fmt.Errorf("iamcredentials generateAccessToken for %s: %w", target, err)
 	}
-	expiry, err := time.Parse(time.RFC3339, resp.ExpireTime)
+	// A success that cannot be used must not be cached or handed out.
+	token, err := parseGenerateAccessToken(resp, time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("iamcredentials generateAccessToken returned an invalid expireTime '%s'", resp.ExpireTime)
+		return nil, fmt.Errorf("iamcredentials generateAccessToken for %s returned an %w", target, err)
+	}
+	return token, nil
+}
+
+// parseGenerateAccessToken turns a generateAccessToken reply into a token,
+// or into an ErrInvalidToken naming each wire field that is wrong at now.
+func parseGenerateAccessToken(resp *iamcredentials.GenerateAccessTokenResponse, now time.Time) (*Token, error) {
+	var problems []string
+	if resp.AccessToken == "" {
+		problems = append(problems, "accessToken is empty")
+	}
+	var expiry time.Time
+	if resp.ExpireTime == "" {
+		problems = append(problems, "expireTime is missing")
+	} else if t, err := time.Parse(time.RFC3339, resp.ExpireTime); err != nil {
+		// Not a secret, but not ours either: escaped and cut.
+		problems = append(problems, "expireTime "+quote.Tenant(resp.ExpireTime)+" is not an RFC 3339 time")
+	} else if p := expiryProblem("expireTime", t, now); p != "" {
+		problems = append(problems, p)
+	} else {
+		expiry = t
+	}
+	if err := invalid(problems); err != nil {
+		return nil, err
 	}
 	return &Token{Token: oauth2.Token{AccessToken: resp.AccessToken, TokenType: "Bearer", Expiry: expiry}}, nil
 }
