@@ -588,3 +588,161 @@ func TestFaults_CloseReleasesHungRequests(t *testing.T) {
 		})
 	}
 }
+
+func TestFault_String(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		fault fakes.Fault
+		want  string
+	}{
+		{fakes.Fault{}, "Fault{}"},
+		{fakes.Throttle(), "Throttle()"},
+		{fakes.ServerError(503).Times(2).OnlyFor("AssumeRole"), `ServerError(503).Times(2).OnlyFor("AssumeRole")`},
+		{fakes.ResetConnection(), "ResetConnection()"},
+		{fakes.Hang().Times(1), "Hang().Times(1)"},
+		{fakes.MalformedBody(), "MalformedBody()"},
+		{fakes.ExpiredCredentials(), "ExpiredCredentials()"},
+		{fakes.MissingExpiry(), "MissingExpiry()"},
+		{fakes.EmptyCredentials().OnlyFor("/v1/token"), `EmptyCredentials().OnlyFor("/v1/token")`},
+		{fakes.ClockSkew(-90 * time.Minute), "ClockSkew(-1h30m0s)"},
+		// Times(0) is the default: until removed.
+		{fakes.Throttle().Times(3).Times(0), "Throttle()"},
+	} {
+		t.Run(tt.want, func(t *testing.T) {
+			t.Parallel()
+			NewWithT(t).Expect(tt.fault.String()).To(Equal(tt.want))
+		})
+	}
+}
+
+// TestFaults_Refused pins the panics that catch a fault that cannot work:
+// a typo in OnlyFor would otherwise leave a test passing for the wrong
+// reason.
+func TestFaults_Refused(t *testing.T) {
+	t.Parallel()
+	clock := newGCPClock()
+	s := awsStartSTS(t, fakes.STSOptions{})
+	agent := awsStartPodIdentityAgent(t, s, awsTestRole)
+	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{Now: clock.Now})
+	t.Cleanup(iam.Close)
+	m := gcpStartMetadata(t, iam)
+	f := gcpStartFederation(t, fakes.GoogleSTSOptions{})
+
+	for _, tt := range []struct {
+		name string
+		do   func()
+		want string
+	}{
+		{"5xx only", func() { fakes.ServerError(404) }, "fakes: ServerError needs a 5xx status, got 404"},
+		{"negative times", func() { fakes.Throttle().Times(-1) }, "fakes: Fault.Times needs n >= 0, got -1"},
+		{"zero fault", func() { s.InjectFault(fakes.Fault{}) }, "fakes: InjectFault needs a Fault made by a constructor such as Throttle"},
+		{"unknown action", func() { s.InjectFault(fakes.Throttle().OnlyFor("AssumeRoleWithSAML")) },
+			"fakes: STS.InjectFault: unknown Action 'AssumeRoleWithSAML'"},
+		{"no credentials from GetCallerIdentity", func() { s.InjectFault(fakes.EmptyCredentials().OnlyFor("GetCallerIdentity")) },
+			`fakes: EmptyCredentials().OnlyFor("GetCallerIdentity") can never apply: GetCallerIdentity returns no credentials`},
+		{"agent path", func() { agent.InjectFault(fakes.Hang().OnlyFor("/v2/credentials")) },
+			"fakes: PodIdentityAgent.InjectFault: unknown operation '/v2/credentials': the agent serves /v1/credentials"},
+		{"metadata path", func() { m.InjectFault(fakes.Hang().OnlyFor("instance/service-accounts/default/token")) },
+			`fakes: Metadata.InjectFault: unknown operation 'instance/service-accounts/default/token': want "/" or a path under /computeMetadata/v1/`},
+		{"no credentials from project-id", func() { m.InjectFault(fakes.MalformedBody().OnlyFor("/computeMetadata/v1/project/project-id")) },
+			`fakes: MalformedBody().OnlyFor("/computeMetadata/v1/project/project-id") can never apply: only token paths return credentials`},
+		{"google sts path", func() { f.sts.InjectFault(fakes.Throttle().OnlyFor("token")) },
+			`fakes: GoogleSTS.InjectFault: unknown operation 'token': want "/v1/token" or "/v1/introspect"`},
+		{"no credentials from introspect", func() { f.sts.InjectFault(fakes.ClockSkew(time.Hour).OnlyFor("/v1/introspect")) },
+			`fakes: ClockSkew(1h0m0s).OnlyFor("/v1/introspect") can never apply: /v1/introspect returns no credentials`},
+		{"iam path", func() { iam.InjectFault(fakes.Throttle().OnlyFor("generateAccessToken")) },
+			"fakes: IAMCredentials.InjectFault: unknown operation 'generateAccessToken': want /v1/projects/-/serviceAccounts/<email>:generateAccessToken"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			NewWithT(t).Expect(tt.do).To(PanicWith(tt.want))
+		})
+	}
+}
+
+// TestFaults_OnlyFor narrows STS faults to one action, and shows that faults
+// that need credentials pass other actions by without a hit.
+func TestFaults_OnlyFor(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ctx := faultContext(t)
+	s := awsStartSTS(t, fakes.STSOptions{Issuer: awsSharedIssuer()})
+	s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
+	s.AllowAssumeRole(awsTestRole, awsTestTenantRole)
+	signed := awsSTSClient(s, awsStatic(s.IssueCredentials(awsTestRole)))
+	throttle := s.InjectFault(fakes.Throttle().OnlyFor("AssumeRole"))
+	empty := s.InjectFault(fakes.EmptyCredentials())
+
+	_, err := signed.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(empty.Hits()).To(Equal(0), "GetCallerIdentity returns no credentials to empty")
+
+	_, err = signed.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(awsTestTenantRole), RoleSessionName: aws.String(awsTestSession)})
+	g.Expect(awsErrorCode(err)).To(Equal("Throttling"))
+
+	out, err := awsSTSClient(s, nil).AssumeRoleWithWebIdentity(ctx, &sts.AssumeRoleWithWebIdentityInput{
+		RoleArn:          aws.String(awsTestRole),
+		RoleSessionName:  aws.String(awsTestSession),
+		WebIdentityToken: aws.String(awsSign(t, awsSharedIssuer(), awsTestNamespace, awsTestSA, "sts.amazonaws.com")),
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(aws.ToString(out.Credentials.AccessKeyId)).To(BeEmpty())
+	g.Expect(out.Credentials.Expiration).NotTo(BeNil())
+
+	g.Expect(throttle.Hits()).To(Equal(1))
+	g.Expect(empty.Hits()).To(Equal(1))
+	g.Expect(s.Attempts()).To(Equal(3))
+	// The throttled call was answered in place of STS and is not recorded.
+	g.Expect(s.Count("AssumeRole")).To(Equal(0))
+	g.Expect(s.Count("AssumeRoleWithWebIdentity")).To(Equal(1))
+}
+
+// TestFaults_PassByRequestsWithoutCredentials checks, on the Google fakes,
+// that bad successes leave requests that return no credentials alone while
+// failures apply to them.
+func TestFaults_PassByRequestsWithoutCredentials(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ctx := faultContext(t)
+	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	t.Cleanup(iam.Close)
+	m := gcpStartMetadata(t, iam)
+	client := faultHTTPClient(t)
+	get := func(path string) int {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+path, nil)
+		g.Expect(err).NotTo(HaveOccurred())
+		req.Header.Set("Metadata-Flavor", "Google")
+		resp, err := client.Do(req)
+		g.Expect(err).NotTo(HaveOccurred())
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	malformed := m.InjectFault(fakes.MalformedBody())
+	g.Expect(get("/computeMetadata/v1/project/project-id")).To(Equal(http.StatusOK))
+	g.Expect(malformed.Hits()).To(Equal(0))
+
+	unavailable := m.InjectFault(fakes.ServerError(http.StatusServiceUnavailable).OnlyFor("/computeMetadata/v1/project/project-id"))
+	g.Expect(get("/computeMetadata/v1/project/project-id")).To(Equal(http.StatusServiceUnavailable))
+	g.Expect(get("/computeMetadata/v1/instance/attributes/cluster-name")).To(Equal(http.StatusOK))
+	g.Expect(unavailable.Hits()).To(Equal(1))
+	g.Expect(m.Attempts()).To(Equal(3))
+	g.Expect(m.Requests("project/project-id")).To(BeEquivalentTo(2))
+}
+
+func TestInjectedFault_WaitHits(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	s := awsStartSTS(t, fakes.STSOptions{})
+	fault := s.InjectFault(fakes.Throttle())
+	g.Expect(fault.WaitHits(t.Context(), 0)).To(Succeed())
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	g.Expect(fault.WaitHits(ctx, 1)).To(MatchError(context.Canceled))
+
+	// Remove twice, and after use, does nothing.
+	fault.Remove()
+	fault.Remove()
+	g.Expect(fault.Hits()).To(Equal(0))
+}
