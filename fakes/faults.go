@@ -36,7 +36,7 @@ const (
 // place of the fake, after it has read the request and before it checks
 // anything: the request mints nothing and is not in the fake's call records
 // (STS.Calls, IAMCredentials.Calls, GoogleSTS.Exchanges), but Attempts and
-// Hits count it. They apply to every operation of a fake.
+// Hits count it. All but MalformedBody apply to every operation of a fake.
 //
 // ExpiredCredentials, MissingExpiry, EmptyCredentials and ClockSkew are bad
 // successes: the fake checks and handles the request as usual and alters the
@@ -114,7 +114,7 @@ func EmptyCredentials() Fault { return Fault{kind: faultEmpty} }
 
 // ClockSkew makes the fake report an expiry shifted by d from the one it
 // keeps, as a service whose clock is off by d would: Expiration and
-// expireTime move by d, and expires_in grows by d, rounded to the second.
+// expireTime move by d, and expires_in grows by d in whole seconds.
 // The fake still honours the credentials until their real expiry.
 func ClockSkew(d time.Duration) Fault { return Fault{kind: faultClockSkew, skew: d} }
 
@@ -239,18 +239,4 @@ type faultReplies struct {
 	throttle    func(w http.ResponseWriter)
 	serverError func(w http.ResponseWriter, status int)
 	malformed   func(w http.ResponseWriter)
-}
-
-// gcpErrorStatus is the google.rpc status Google's front ends put in the
-// JSON error envelope of a 5xx.
-func gcpErrorStatus(code int) string {
-	switch code {
-	case http.StatusInternalServerError:
-		return "INTERNAL"
-	case http.StatusBadGateway, http.StatusServiceUnavailable:
-		return "UNAVAILABLE"
-	case http.StatusGatewayTimeout:
-		return "DEADLINE_EXCEEDED"
-	}
-	return "UNKNOWN"
 }

@@ -502,6 +502,20 @@ func gcpSleep(r *http.Request, closed <-chan struct{}, d time.Duration) bool {
 	return false
 }
 
+// gcpErrorStatus is the google.rpc status Google's front ends put in the
+// JSON error envelope of a 5xx.
+func gcpErrorStatus(code int) string {
+	switch code {
+	case http.StatusInternalServerError:
+		return "INTERNAL"
+	case http.StatusBadGateway, http.StatusServiceUnavailable:
+		return "UNAVAILABLE"
+	case http.StatusGatewayTimeout:
+		return "DEADLINE_EXCEEDED"
+	}
+	return "UNKNOWN"
+}
+
 // gcpWriteError writes Google's JSON error envelope, which
 // google.golang.org/api decodes into *googleapi.Error.
 func gcpWriteError(w http.ResponseWriter, code int, status, reason, message string) {

@@ -238,7 +238,8 @@ func (s *STS) Calls() []STSCall {
 	return append([]STSCall(nil), s.calls...)
 }
 
-// Count returns how many calls of action were received, successful or not.
+// Count returns how many calls of action were received, successful or not,
+// as Calls records them.
 func (s *STS) Count(action string) int {
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()
