@@ -289,7 +289,8 @@ func (s *STS) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	call := STSCall{Action: params.Get("Action")}
 	// Throttling and failures come before STS looks at the request.
 	fault := s.faults.take(call.Action, awsCredentialAction(call.Action))
-	if s.faults.answer(w, r, fault, s.faultReplies(requestID, call.Action)) {
+	if fault.answersInPlace() {
+		s.faults.answer(w, r, fault, s.faultReplies(requestID, call.Action))
 		return
 	}
 
