@@ -5,7 +5,9 @@
 //
 // All fakes are safe for concurrent use and record the calls they receive,
 // so tests can assert how often the cloud was reached (for example that a
-// cache absorbed concurrent requests).
+// cache absorbed concurrent requests). STS, PodIdentityAgent, Metadata,
+// GoogleSTS and IAMCredentials also count every HTTP request in Attempts,
+// including those an injected fault answered.
 //
 // # Kubernetes
 //
@@ -35,6 +37,36 @@
 //
 // The Google Cloud fakes (IAM Credentials, security token service and the
 // metadata server) follow the same rules.
+//
+// # Fault injection
+//
+// STS, PodIdentityAgent, Metadata, GoogleSTS and IAMCredentials fail on
+// demand, in the wire format of the service, so that tests can check how
+// code under test copes with the cloud misbehaving. A Fault says what to do:
+//
+//   - Throttle, ServerError(status): refuse as the rate-limited or failing
+//     service does (STS: 400 Throttling, which the AWS SDK retries; Google:
+//     429 RESOURCE_EXHAUSTED).
+//   - ResetConnection: reset the TCP connection (ECONNRESET).
+//   - Hang: never answer, until the client gives up or the fake closes.
+//   - MalformedBody: 200 with a truncated XML or JSON document.
+//   - ExpiredCredentials, MissingExpiry, EmptyCredentials, ClockSkew(d):
+//     a success whose credentials the SDKs parse but the code under test
+//     must refuse or handle.
+//
+// Times(n) limits a fault to the next n requests it applies to, and
+// OnlyFor(op) to one operation (an STS Action, or a URL path). InjectFault
+// returns an InjectedFault; faults compose in the order they were
+// injected, the first that applies winning. Remove takes effect for the
+// next request at once, while a request already hung stays hung, as on a
+// half-dead connection, so a test can show that a library does not keep
+// waiting for it. Hits and WaitHits tell how many requests a fault met.
+//
+//	sts.InjectFault(fakes.Throttle().Times(2).OnlyFor("AssumeRole"))
+//	hang := iam.InjectFault(fakes.Hang())
+//	go refresh(ctx) // the code under test
+//	_ = hang.WaitHits(ctx, 1) // its request now hangs
+//	hang.Remove()             // the next request succeeds
 //
 // # Secrets
 //

@@ -96,8 +96,7 @@ type IAMCredentials struct {
 	URL string
 
 	srv         *httptest.Server
-	closed      chan struct{} // closed by Close, ends Latency waits
-	closeOnce   sync.Once
+	faults      *faultSet // its closed channel also ends Latency waits
 	latency     time.Duration
 	ttl         time.Duration
 	maxLifetime time.Duration
@@ -130,7 +129,7 @@ func StartIAMCredentials(opts IAMCredentialsOptions) *IAMCredentials {
 		ttl:         opts.TTL,
 		maxLifetime: opts.MaxLifetime,
 		now:         opts.Now,
-		closed:      make(chan struct{}),
+		faults:      newFaultSet(),
 		tokens:      make(map[string]gcpToken),
 		grants:      make(map[gcpGrant]struct{}),
 		pruneAt:     1024,
@@ -147,10 +146,46 @@ func StartIAMCredentials(opts IAMCredentialsOptions) *IAMCredentials {
 }
 
 // Close shuts the server down. Requests waiting out Latency are answered
-// with an error at once instead of holding Close up.
+// with an error at once instead of holding Close up, and requests hung by an
+// injected Hang are dropped.
 func (c *IAMCredentials) Close() {
-	c.closeOnce.Do(func() { close(c.closed) })
+	c.faults.close()
 	c.srv.Close()
+}
+
+// InjectFault makes f apply to the requests that arrive from now on, after
+// the faults injected before it: the first one that applies to a request
+// wins. OnlyFor takes the URL path of one service account's
+// generateAccessToken,
+// "/v1/projects/-/serviceAccounts/<email>:generateAccessToken", so a fault
+// can hit one target of a chain. InjectFault panics for the zero Fault or
+// another path.
+func (c *IAMCredentials) InjectFault(f Fault) *InjectedFault {
+	if _, _, ok := gcpParseSAPath(f.only); f.only != "" && !ok {
+		panic("fakes: IAMCredentials.InjectFault: unknown operation '" + f.only +
+			"': want /v1/projects/-/serviceAccounts/<email>:generateAccessToken")
+	}
+	return c.faults.inject(f)
+}
+
+// Attempts returns how many HTTP requests reached the fake, whatever their
+// path or outcome, those answered by an injected fault included.
+func (c *IAMCredentials) Attempts() int { return c.faults.count() }
+
+// gcpIAMFaultReplies answers injected faults with Google's JSON error
+// envelope, which the Go client decodes into *googleapi.Error.
+var gcpIAMFaultReplies = faultReplies{
+	throttle: func(w http.ResponseWriter) {
+		gcpWriteError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "RATE_LIMIT_EXCEEDED",
+			"Quota exceeded for quota metric 'Generate credentials requests' and limit 'Generate credentials requests per minute' of service 'iamcredentials.googleapis.com'.")
+	},
+	serverError: func(w http.ResponseWriter, status int) {
+		gcpWriteError(w, status, gcpErrorStatus(status), "", "The service encountered an error.")
+	},
+	malformed: func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		_, _ = io.WriteString(w, `{"accessToken":"ya29.`)
+	},
 }
 
 // IssueToken mints an access token that belongs to principal (a service
@@ -184,7 +219,8 @@ func (c *IAMCredentials) Calls() []IAMCall {
 }
 
 // Count returns how many generateAccessToken requests arrived, refused ones
-// included.
+// included, those answered by an injected fault in place of the fake
+// excepted (Attempts counts them).
 func (c *IAMCredentials) Count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -287,12 +323,17 @@ const (
 )
 
 func (c *IAMCredentials) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	c.faults.attempt()
 	body, readErr := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if !gcpSleep(r, c.closed, c.latency) {
+	if !gcpSleep(r, c.faults.closed, c.latency) {
 		gcpWriteError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "", "The service is currently unavailable.")
 		return
 	}
 	project, email, ok := gcpParseSAPath(r.URL.Path)
+	fault := c.faults.take(r.URL.Path, ok)
+	if c.faults.answer(w, r, fault, gcpIAMFaultReplies) {
+		return
+	}
 	if !ok {
 		gcpWriteError(w, http.StatusNotFound, "NOT_FOUND", "", "The requested URL was not found on this server.")
 		return
@@ -362,12 +403,16 @@ func (c *IAMCredentials) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	token, expiry := c.mint(email, req.Scope, c.lifetime(lifetime))
+	token, expiry := c.mint(email, req.Scope, fault.lifetime(c.lifetime(lifetime)))
 	c.record(call)
-	gcpWriteJSON(w, http.StatusOK, map[string]string{
-		"accessToken": token,
-		"expireTime":  expiry.UTC().Format(time.RFC3339),
-	})
+	reply := map[string]string{"accessToken": token}
+	if fault.emptiesCredentials() {
+		reply["accessToken"] = ""
+	}
+	if exp, ok := fault.reportExpiry(expiry); ok {
+		reply["expireTime"] = exp.UTC().Format(time.RFC3339)
+	}
+	gcpWriteJSON(w, http.StatusOK, reply)
 }
 
 // gcpParseSAPath splits "/v1/projects/{p}/serviceAccounts/{email}:generateAccessToken".
@@ -455,6 +500,20 @@ func gcpSleep(r *http.Request, closed <-chan struct{}, d time.Duration) bool {
 	case <-closed:
 	}
 	return false
+}
+
+// gcpErrorStatus is the google.rpc status Google's front ends put in the
+// JSON error envelope of a 5xx.
+func gcpErrorStatus(code int) string {
+	switch code {
+	case http.StatusInternalServerError:
+		return "INTERNAL"
+	case http.StatusBadGateway, http.StatusServiceUnavailable:
+		return "UNAVAILABLE"
+	case http.StatusGatewayTimeout:
+		return "DEADLINE_EXCEEDED"
+	}
+	return "UNKNOWN"
 }
 
 // gcpWriteError writes Google's JSON error envelope, which

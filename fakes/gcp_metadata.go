@@ -3,11 +3,11 @@ package fakes
 import (
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"time"
 )
 
 const gcpMetadataPrefix = "/computeMetadata/v1/"
@@ -74,9 +74,10 @@ type Metadata struct {
 	// Host is the server's host:port, the form GCE_METADATA_HOST takes.
 	Host string
 
-	srv   *httptest.Server
-	opts  MetadataOptions
-	email string
+	srv    *httptest.Server
+	opts   MetadataOptions
+	email  string
+	faults *faultSet
 
 	// mu guards requests.
 	mu       sync.Mutex
@@ -105,20 +106,74 @@ func StartMetadata(opts MetadataOptions) *Metadata {
 		_, _ = h.Write([]byte(opts.ProjectID)) // hash writes never fail
 		opts.ProjectNumber = fmt.Sprintf("%d", 100000000000+h.Sum64()%900000000000)
 	}
-	m := &Metadata{opts: opts, email: opts.ServiceAccountEmail, requests: make(map[string]int64)}
+	m := &Metadata{opts: opts, email: opts.ServiceAccountEmail, requests: make(map[string]int64), faults: newFaultSet()}
 	m.srv = httptest.NewServer(http.HandlerFunc(m.serveHTTP))
 	m.URL = m.srv.URL
 	m.Host = strings.TrimPrefix(m.srv.URL, "http://")
 	return m
 }
 
-// Close shuts the server down and waits for in-flight requests.
-func (m *Metadata) Close() { m.srv.Close() }
+// Close shuts the server down and waits for in-flight requests. Requests
+// hung by an injected Hang are dropped at once.
+func (m *Metadata) Close() {
+	m.faults.close()
+	m.srv.Close()
+}
+
+// InjectFault makes f apply to the requests that arrive from now on, after
+// the faults injected before it: the first one that applies to a request
+// wins. OnlyFor takes a URL path: "/" or one under /computeMetadata/v1/,
+// e.g. "/computeMetadata/v1/instance/service-accounts/default/token". The
+// bad successes and MalformedBody apply to the token paths only
+// (instance/service-accounts/{default,<email>}/token). InjectFault panics
+// for the zero Fault, another path, or a fault that could never apply.
+func (m *Metadata) InjectFault(f Fault) *InjectedFault {
+	if f.only != "" {
+		if f.only != "/" && !strings.HasPrefix(f.only, gcpMetadataPrefix) {
+			panic("fakes: Metadata.InjectFault: unknown operation '" + f.only + "': want \"/\" or a path under " + gcpMetadataPrefix)
+		}
+		if f.needsCredentials() && !m.tokenPath(f.only) {
+			panic("fakes: " + f.String() + " can never apply: only token paths return credentials")
+		}
+	}
+	return m.faults.inject(f)
+}
+
+// Attempts returns how many HTTP requests reached the server, whatever their
+// path or outcome, those answered by an injected fault included.
+func (m *Metadata) Attempts() int { return m.faults.count() }
+
+// tokenPath reports whether the URL path asks for an access token of the
+// node's account.
+func (m *Metadata) tokenPath(urlPath string) bool {
+	path, ok := strings.CutPrefix(urlPath, gcpMetadataPrefix+"instance/service-accounts/")
+	if !ok {
+		return false
+	}
+	account, leaf, _ := strings.Cut(path, "/")
+	return (account == "default" || account == m.email) && leaf == "token"
+}
+
+// gcpMetadataFaultReplies answers injected faults the way the metadata
+// server fails: in plain text.
+var gcpMetadataFaultReplies = faultReplies{
+	throttle: func(w http.ResponseWriter) {
+		http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
+	},
+	serverError: func(w http.ResponseWriter, status int) {
+		http.Error(w, http.StatusText(status), status)
+	},
+	malformed: func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"access_token":"ya29.`)
+	},
+}
 
 // Requests returns how many requests arrived for path, given relative to
 // /computeMetadata/v1/ and without its query (e.g.
 // "instance/service-accounts/default/token"); "/" counts the GCE detection
-// pings to the root. Refused requests count too.
+// pings to the root. Refused requests and those answered by an injected
+// fault count too.
 func (m *Metadata) Requests(path string) int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -134,17 +189,26 @@ func (m *Metadata) count(path string) {
 func (m *Metadata) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Metadata-Flavor", "Google")
 	w.Header().Set("Server", "Metadata Server for VM")
-	if r.URL.Path == "/" {
+	m.faults.attempt()
+	path, ok := strings.CutPrefix(r.URL.Path, gcpMetadataPrefix)
+	switch {
+	case r.URL.Path == "/":
 		m.count("/")
+	case ok:
+		m.count(path)
+	}
+	fault := m.faults.take(r.URL.Path, m.tokenPath(r.URL.Path))
+	if m.faults.answer(w, r, fault, gcpMetadataFaultReplies) {
+		return
+	}
+	if r.URL.Path == "/" {
 		m.text(w, "computeMetadata/\n")
 		return
 	}
-	path, ok := strings.CutPrefix(r.URL.Path, gcpMetadataPrefix)
 	if !ok {
 		http.NotFound(w, r)
 		return
 	}
-	m.count(path)
 	if r.Header.Get("Metadata-Flavor") != "Google" || r.Header.Get("X-Forwarded-For") != "" {
 		http.Error(w, "Missing required header \"Metadata-Flavor\": \"Google\"", http.StatusForbidden)
 		return
@@ -178,7 +242,7 @@ func (m *Metadata) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if rest, ok := strings.CutPrefix(path, "instance/service-accounts/"); ok {
 		account, leaf, _ := strings.Cut(rest, "/")
 		if account == "default" || account == m.email {
-			m.serveAccount(w, r, leaf)
+			m.serveAccount(w, r, leaf, fault)
 			return
 		}
 	}
@@ -186,8 +250,8 @@ func (m *Metadata) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveAccount answers instance/service-accounts/<account>/<leaf> for the
-// one account this node has.
-func (m *Metadata) serveAccount(w http.ResponseWriter, r *http.Request, leaf string) {
+// one account this node has; fault is an injected bad success, if any.
+func (m *Metadata) serveAccount(w http.ResponseWriter, r *http.Request, leaf string, fault Fault) {
 	switch leaf {
 	case "email":
 		m.text(w, m.email)
@@ -198,17 +262,15 @@ func (m *Metadata) serveAccount(w http.ResponseWriter, r *http.Request, leaf str
 		if s := r.URL.Query().Get("scopes"); s != "" {
 			scopes = strings.Split(s, ",")
 		}
-		token, expiry := m.opts.IAM.mint(m.email, scopes, m.opts.IAM.lifetime(gcpDefaultLifetime))
-		expiresIn := int64(expiry.Sub(m.opts.IAM.now()) / time.Second)
-		if expiresIn < 1 {
-			// oauth2 treats expires_in 0 as an incomplete token.
-			expiresIn = 1
+		token, expiry := m.opts.IAM.mint(m.email, scopes, fault.lifetime(m.opts.IAM.lifetime(gcpDefaultLifetime)))
+		reply := map[string]any{"access_token": token, "token_type": "Bearer"}
+		if fault.emptiesCredentials() {
+			reply["access_token"] = ""
 		}
-		gcpWriteJSON(w, http.StatusOK, map[string]any{
-			"access_token": token,
-			"expires_in":   expiresIn,
-			"token_type":   "Bearer",
-		})
+		if expiresIn, ok := fault.reportExpiresIn(expiry.Sub(m.opts.IAM.now())); ok {
+			reply["expires_in"] = expiresIn
+		}
+		gcpWriteJSON(w, http.StatusOK, reply)
 	case "":
 		if r.URL.Query().Get("recursive") != "true" {
 			m.text(w, "aliases\nemail\nidentity\nscopes\ntoken\n")

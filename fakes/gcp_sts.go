@@ -2,6 +2,7 @@ package fakes
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -67,14 +68,13 @@ type GoogleSTS struct {
 	// URL is the base URL of the fake, e.g. "http://127.0.0.1:41235".
 	URL string
 
-	srv       *httptest.Server
-	closed    chan struct{} // closed by Close, ends Latency waits
-	closeOnce sync.Once
-	issuer    *Issuer
-	iam       *IAMCredentials
-	latency   time.Duration
-	ttl       time.Duration
-	now       func() time.Time
+	srv     *httptest.Server
+	faults  *faultSet // its closed channel also ends Latency waits
+	issuer  *Issuer
+	iam     *IAMCredentials
+	latency time.Duration
+	ttl     time.Duration
+	now     func() time.Time
 
 	exchanges atomic.Int64
 
@@ -100,7 +100,7 @@ func StartGoogleSTS(opts GoogleSTSOptions) *GoogleSTS {
 		ttl:       opts.TTL,
 		now:       opts.Now,
 		audiences: make(map[string]struct{}),
-		closed:    make(chan struct{}),
+		faults:    newFaultSet(),
 	}
 	if s.ttl <= 0 {
 		s.ttl = time.Hour
@@ -111,16 +111,60 @@ func StartGoogleSTS(opts GoogleSTSOptions) *GoogleSTS {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/token", s.serveToken)
 	mux.HandleFunc("/v1/introspect", s.serveIntrospect)
-	s.srv = httptest.NewServer(mux)
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.faults.attempt()
+		mux.ServeHTTP(w, r)
+	}))
 	s.URL = s.srv.URL
 	return s
 }
 
 // Close shuts the server down. Requests waiting out Latency are answered
-// with an error at once instead of holding Close up.
+// with an error at once instead of holding Close up, and requests hung by an
+// injected Hang are dropped.
 func (s *GoogleSTS) Close() {
-	s.closeOnce.Do(func() { close(s.closed) })
+	s.faults.close()
 	s.srv.Close()
+}
+
+// InjectFault makes f apply to the requests that arrive from now on, after
+// the faults injected before it: the first one that applies to a request
+// wins. OnlyFor takes a URL path, "/v1/token" or "/v1/introspect". The bad
+// successes and MalformedBody apply to token exchanges (/v1/token) only.
+// InjectFault panics for the zero Fault, another path, or a fault that
+// could never apply.
+func (s *GoogleSTS) InjectFault(f Fault) *InjectedFault {
+	switch f.only {
+	case "", "/v1/token":
+	case "/v1/introspect":
+		if f.needsCredentials() {
+			panic("fakes: " + f.String() + " can never apply: /v1/introspect returns no credentials")
+		}
+	default:
+		panic("fakes: GoogleSTS.InjectFault: unknown operation '" + f.only + "': want \"/v1/token\" or \"/v1/introspect\"")
+	}
+	return s.faults.inject(f)
+}
+
+// Attempts returns how many HTTP requests reached the fake, whatever their
+// path or outcome, those answered by an injected fault included.
+func (s *GoogleSTS) Attempts() int { return s.faults.count() }
+
+// gcpSTSFaultReplies answers injected faults the way Google's front end
+// fails sts.googleapis.com: with Google's JSON error envelope, not the
+// OAuth error shape of the service's own refusals.
+var gcpSTSFaultReplies = faultReplies{
+	throttle: func(w http.ResponseWriter) {
+		gcpWriteError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "RATE_LIMIT_EXCEEDED",
+			"Quota exceeded for quota metric 'Token exchange requests' and limit 'Token exchange requests per minute' of service 'sts.googleapis.com'.")
+	},
+	serverError: func(w http.ResponseWriter, status int) {
+		gcpWriteError(w, status, gcpErrorStatus(status), "", "The service encountered an error.")
+	},
+	malformed: func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		_, _ = io.WriteString(w, `{"access_token":"ya29.`)
+	},
 }
 
 // AllowAudience makes the fake accept exchanges for audience, the STS
@@ -139,7 +183,8 @@ func (s *GoogleSTS) AllowAudience(audience string) {
 	s.audiences[audience] = struct{}{}
 }
 
-// Exchanges returns how many token exchanges succeeded.
+// Exchanges returns how many token exchanges succeeded, those whose reply an
+// injected bad success altered included.
 func (s *GoogleSTS) Exchanges() int64 { return s.exchanges.Load() }
 
 func (s *GoogleSTS) allowed(audience string) bool {
@@ -221,8 +266,12 @@ func gcpSubjectAudience(audience string) string {
 func (s *GoogleSTS) serveToken(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	formErr := r.ParseForm()
-	if !gcpSleep(r, s.closed, s.latency) {
+	if !gcpSleep(r, s.faults.closed, s.latency) {
 		gcpWriteOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The service is shutting down.")
+		return
+	}
+	fault := s.faults.take(r.URL.Path, true)
+	if s.faults.answer(w, r, fault, gcpSTSFaultReplies) {
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -272,32 +321,38 @@ func (s *GoogleSTS) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 
 	scopes := strings.Fields(f.Get("scope"))
-	expiry := s.now().Add(s.ttl).Truncate(time.Second)
+	lifetime := fault.lifetime(s.ttl)
+	expiry := s.now().Add(lifetime).Truncate(time.Second)
 	token, _ := s.iam.register(FederatedPrincipal(audience, claims.Subject), scopes, expiry)
 	s.exchanges.Add(1)
-	expiresIn := int64(s.ttl / time.Second)
-	if expiresIn < 1 {
-		// oauth2 refuses expires_in <= 0 outright.
-		expiresIn = 1
-	}
-	gcpWriteJSON(w, http.StatusOK, map[string]any{
+	reply := map[string]any{
 		"access_token":      token,
 		"issued_token_type": gcpTokenTypeAccess,
 		"token_type":        "Bearer",
-		"expires_in":        expiresIn,
-	})
+	}
+	if fault.emptiesCredentials() {
+		reply["access_token"] = ""
+	}
+	if expiresIn, ok := fault.reportExpiresIn(lifetime); ok {
+		reply["expires_in"] = expiresIn
+	}
+	gcpWriteJSON(w, http.StatusOK, reply)
 }
 
 // serveIntrospect is a minimal RFC 7662 endpoint; upstream only sets
 // TokenInfoURL for gcloud's benefit and the Go libraries never call it, but a
 // URL handed to a library should answer.
 func (s *GoogleSTS) serveIntrospect(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	formErr := r.ParseForm()
+	if s.faults.answer(w, r, s.faults.take(r.URL.Path, false), gcpSTSFaultReplies) {
+		return
+	}
 	if r.Method != http.MethodPost {
 		gcpWriteOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "The introspection endpoint requires POST.")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("token") == "" {
+	if formErr != nil || r.PostForm.Get("token") == "" {
 		gcpWriteOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing required parameter \"token\".")
 		return
 	}

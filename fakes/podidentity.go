@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,6 +35,7 @@ type PodIdentityAgent struct {
 	token     string
 	tokenFile string
 	requests  atomic.Int64
+	faults    *faultSet
 }
 
 // awsPodIdentityResponse is the agent's JSON answer, as the SDK's
@@ -42,7 +44,7 @@ type awsPodIdentityResponse struct {
 	AccessKeyID     string `json:"AccessKeyId"`
 	SecretAccessKey string `json:"SecretAccessKey"`
 	Token           string `json:"Token"`
-	Expiration      string `json:"Expiration"`
+	Expiration      string `json:"Expiration,omitempty"`
 	AccountID       string `json:"AccountId"`
 }
 
@@ -77,10 +79,13 @@ func StartPodIdentityAgent(sts *STS, roleARN string) (*PodIdentityAgent, error) 
 		return nil, fmt.Errorf("failed to write pod identity token file: %w", errors.Join(werr, cerr))
 	}
 
-	a := &PodIdentityAgent{sts: sts, roleARN: roleARN, token: token, tokenFile: f.Name()}
+	a := &PodIdentityAgent{sts: sts, roleARN: roleARN, token: token, tokenFile: f.Name(), faults: newFaultSet()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+awsPodIdentityPath, a.serveCredentials)
-	a.server = httptest.NewServer(mux)
+	a.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.faults.attempt()
+		mux.ServeHTTP(w, r)
+	}))
 	a.URL = a.server.URL + awsPodIdentityPath
 	return a, nil
 }
@@ -90,17 +95,54 @@ func StartPodIdentityAgent(sts *STS, roleARN string) (*PodIdentityAgent, error) 
 func (a *PodIdentityAgent) TokenFile() string { return a.tokenFile }
 
 // Requests returns how many credential requests were received, authorized
-// or not.
+// or not, those answered by an injected fault included.
 func (a *PodIdentityAgent) Requests() int64 { return a.requests.Load() }
 
-// Close stops the agent and removes the token file.
+// InjectFault makes f apply to the credential requests that arrive from now
+// on, after the faults injected before it: the first one that applies to a
+// request wins. The agent serves one operation, so OnlyFor, if used, must
+// name its path, "/v1/credentials". InjectFault panics for the zero Fault or
+// another operation.
+func (a *PodIdentityAgent) InjectFault(f Fault) *InjectedFault {
+	if f.only != "" && f.only != awsPodIdentityPath {
+		panic("fakes: PodIdentityAgent.InjectFault: unknown operation '" + f.only + "': the agent serves " + awsPodIdentityPath)
+	}
+	return a.faults.inject(f)
+}
+
+// Attempts returns how many HTTP requests reached the agent, whatever their
+// path or outcome, those answered by an injected fault included.
+func (a *PodIdentityAgent) Attempts() int { return a.faults.count() }
+
+// Close stops the agent and removes the token file. Requests hung by an
+// injected Hang are dropped at once.
 func (a *PodIdentityAgent) Close() {
+	a.faults.close()
 	a.server.Close()
 	_ = os.Remove(a.tokenFile)
 }
 
+// awsPodIdentityFaultReplies answers injected faults as the agent fails: it
+// reports errors in plain text (http.Error), 429 from its rate limiter.
+var awsPodIdentityFaultReplies = faultReplies{
+	throttle: func(w http.ResponseWriter) {
+		http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
+	},
+	serverError: func(w http.ResponseWriter, status int) {
+		http.Error(w, http.StatusText(status), status)
+	},
+	malformed: func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"AccessKeyId":"ASIA`)
+	},
+}
+
 func (a *PodIdentityAgent) serveCredentials(w http.ResponseWriter, r *http.Request) {
 	a.requests.Add(1)
+	fault := a.faults.take(awsPodIdentityPath, true)
+	if a.faults.answer(w, r, fault, awsPodIdentityFaultReplies) {
+		return
+	}
 	got := r.Header.Get("Authorization")
 	switch {
 	case got == "":
@@ -110,14 +152,20 @@ func (a *PodIdentityAgent) serveCredentials(w http.ResponseWriter, r *http.Reque
 		writePodIdentityJSON(w, http.StatusForbidden, awsPodIdentityError{"AccessDeniedException", "Authorization token is invalid"})
 		return
 	}
-	creds := a.sts.IssueCredentials(a.roleARN)
-	writePodIdentityJSON(w, http.StatusOK, awsPodIdentityResponse{
+	creds := a.sts.issue(a.roleARN, awsIssuedSessionName, fault.lifetime(a.sts.ttl))
+	resp := awsPodIdentityResponse{
 		AccessKeyID:     creds.AccessKeyID,
 		SecretAccessKey: creds.SecretAccessKey,
 		Token:           creds.SessionToken,
-		Expiration:      creds.Expires.UTC().Format(time.RFC3339),
 		AccountID:       creds.AccountID,
-	})
+	}
+	if fault.emptiesCredentials() {
+		resp.AccessKeyID, resp.SecretAccessKey, resp.Token = "", "", ""
+	}
+	if exp, ok := fault.reportExpiry(creds.Expires); ok {
+		resp.Expiration = exp.UTC().Format(time.RFC3339)
+	}
+	writePodIdentityJSON(w, http.StatusOK, resp)
 }
 
 func writePodIdentityJSON(w http.ResponseWriter, status int, v any) {

@@ -69,6 +69,7 @@ type STS struct {
 	ttl     time.Duration
 	now     func() time.Time
 	signer  *signerv4.Signer
+	faults  *faultSet
 
 	// mu guards creds, webIdentityTrust and assumeRoleTrust.
 	mu sync.RWMutex
@@ -113,6 +114,7 @@ func StartSTS(opts STSOptions) *STS {
 		ttl:              opts.TTL,
 		now:              opts.Now,
 		signer:           signerv4.NewSigner(),
+		faults:           newFaultSet(),
 		creds:            map[string]awsIssued{},
 		webIdentityTrust: map[string]map[string]bool{},
 		assumeRoleTrust:  map[string]map[string]bool{},
@@ -129,7 +131,35 @@ func StartSTS(opts STSOptions) *STS {
 }
 
 // Close shuts the server down, blocking until outstanding requests finish.
-func (s *STS) Close() { s.server.Close() }
+// Requests hung by an injected Hang are dropped at once.
+func (s *STS) Close() {
+	s.faults.close()
+	s.server.Close()
+}
+
+// InjectFault makes f apply to the requests that arrive from now on, after
+// the faults injected before it: the first one that applies to a request
+// wins. OnlyFor takes an Action: "AssumeRole", "AssumeRoleWithWebIdentity"
+// or "GetCallerIdentity". The bad successes and MalformedBody apply to
+// AssumeRole and AssumeRoleWithWebIdentity only, whose replies carry
+// credentials. InjectFault panics for the zero Fault, an unknown Action, or
+// a fault that could never apply.
+func (s *STS) InjectFault(f Fault) *InjectedFault {
+	switch f.only {
+	case "", "AssumeRole", "AssumeRoleWithWebIdentity":
+	case "GetCallerIdentity":
+		if f.needsCredentials() {
+			panic("fakes: " + f.String() + " can never apply: GetCallerIdentity returns no credentials")
+		}
+	default:
+		panic("fakes: STS.InjectFault: unknown Action '" + f.only + "'")
+	}
+	return s.faults.inject(f)
+}
+
+// Attempts returns how many HTTP requests reached the fake, whatever their
+// action or outcome, those answered by an injected fault included.
+func (s *STS) Attempts() int { return s.faults.count() }
 
 // AllowWebIdentity lets tokens of the service account namespace/name assume
 // roleARN through AssumeRoleWithWebIdentity, like an IAM trust policy with a
@@ -200,14 +230,16 @@ func (s *STS) issue(roleARN, sessionName string, ttl time.Duration) aws.Credenti
 }
 
 // Calls returns a copy of every call received, in order. Calls abandoned by
-// the client during Latency are not recorded.
+// the client during Latency and calls answered by an injected fault in place
+// of the fake are not recorded; Attempts counts them.
 func (s *STS) Calls() []STSCall {
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()
 	return append([]STSCall(nil), s.calls...)
 }
 
-// Count returns how many calls of action were received, successful or not.
+// Count returns how many calls of action were received, successful or not,
+// as Calls records them.
 func (s *STS) Count(action string) int {
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()
@@ -227,6 +259,7 @@ func (s *STS) record(c STSCall) {
 }
 
 func (s *STS) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	s.faults.attempt()
 	body, err := io.ReadAll(io.LimitReader(r.Body, awsSTSMaxBody+1))
 	if err != nil {
 		return // the client went away
@@ -244,23 +277,32 @@ func (s *STS) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	requestID := awsRequestID()
 
-	if len(body) > awsSTSMaxBody {
-		writeAWSError(w, requestID, &awsError{http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Request body is too large."})
-		return
-	}
 	params := r.URL.Query()
-	if r.Method == http.MethodPost {
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			writeAWSError(w, requestID, &awsError{http.StatusBadRequest, "MalformedQueryString", "The request body is not form-encoded."})
-			return
-		}
+	var formErr error
+	if r.Method == http.MethodPost && len(body) <= awsSTSMaxBody {
+		var form url.Values
+		form, formErr = url.ParseQuery(string(body))
 		for k, v := range form {
 			params[k] = v
 		}
 	}
-
 	call := STSCall{Action: params.Get("Action")}
+	// Throttling and failures come before STS looks at the request.
+	fault := s.faults.take(call.Action, awsCredentialAction(call.Action))
+	if fault.answersInPlace() {
+		s.faults.answer(w, r, fault, s.faultReplies(requestID, call.Action))
+		return
+	}
+
+	if len(body) > awsSTSMaxBody {
+		writeAWSError(w, requestID, &awsError{http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Request body is too large."})
+		return
+	}
+	if formErr != nil {
+		writeAWSError(w, requestID, &awsError{http.StatusBadRequest, "MalformedQueryString", "The request body is not form-encoded."})
+		return
+	}
+
 	var resp any
 	var serr *awsError
 	switch {
@@ -270,9 +312,9 @@ func (s *STS) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		serr = &awsError{http.StatusBadRequest, "InvalidAction",
 			"Could not find operation " + call.Action + " for version " + params.Get("Version")}
 	case call.Action == "AssumeRoleWithWebIdentity":
-		resp, serr = s.assumeRoleWithWebIdentity(params, requestID, &call)
+		resp, serr = s.assumeRoleWithWebIdentity(params, requestID, fault, &call)
 	case call.Action == "AssumeRole":
-		resp, serr = s.assumeRole(r, body, params, requestID, &call)
+		resp, serr = s.assumeRole(r, body, params, requestID, fault, &call)
 	case call.Action == "GetCallerIdentity":
 		resp, serr = s.getCallerIdentity(r, body, requestID, &call)
 	default:
@@ -289,6 +331,37 @@ func (s *STS) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeAWSXML(w, http.StatusOK, requestID, resp)
+}
+
+// awsCredentialAction reports whether action returns credentials.
+func awsCredentialAction(action string) bool {
+	return action == "AssumeRole" || action == "AssumeRoleWithWebIdentity"
+}
+
+// faultReplies answers injected faults the way STS fails: Throttling is a
+// 400 (the SDK retries it by code), 5xx carry STS's common error codes, and
+// a malformed reply is the start of the action's XML, cut off before any
+// credential.
+func (s *STS) faultReplies(requestID, action string) faultReplies {
+	return faultReplies{
+		throttle: func(w http.ResponseWriter) {
+			writeAWSError(w, requestID, &awsError{http.StatusBadRequest, "Throttling", "Rate exceeded"})
+		},
+		serverError: func(w http.ResponseWriter, status int) {
+			e := &awsError{status, "InternalFailure", "The request processing has failed because of an unknown error, exception or failure."}
+			if status == http.StatusServiceUnavailable {
+				e = &awsError{status, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."}
+			}
+			writeAWSError(w, requestID, e)
+		},
+		malformed: func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/xml")
+			w.Header().Set("X-Amzn-Requestid", requestID)
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, xml.Header+`<`+action+`Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/">`+
+				`<`+action+`Result><Credentials><AccessKeyId>ASIA`)
+		},
+	}
 }
 
 // awsError is an STS error response. Messages follow real STS wording and

@@ -31,7 +31,7 @@ type awsCredentialsXML struct {
 	AccessKeyID     string `xml:"AccessKeyId"`
 	SecretAccessKey string `xml:"SecretAccessKey"`
 	SessionToken    string `xml:"SessionToken"`
-	Expiration      string `xml:"Expiration"`
+	Expiration      string `xml:"Expiration,omitempty"`
 }
 
 type awsAssumedRoleUserXML struct {
@@ -64,7 +64,7 @@ type awsGetCallerIdentityResponse struct {
 	RequestID string   `xml:"ResponseMetadata>RequestId"`
 }
 
-func (s *STS) assumeRoleWithWebIdentity(params url.Values, requestID string, call *STSCall) (any, *awsError) {
+func (s *STS) assumeRoleWithWebIdentity(params url.Values, requestID string, fault Fault, call *STSCall) (any, *awsError) {
 	call.RoleARN = params.Get("RoleArn")
 	call.RoleSessionName = params.Get("RoleSessionName")
 	ttl, serr := s.validateAssumeRoleParams(params, "webIdentityToken", "WebIdentityToken")
@@ -85,12 +85,12 @@ func (s *STS) assumeRoleWithWebIdentity(params url.Values, requestID string, cal
 		return nil, &awsError{http.StatusForbidden, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"}
 	}
 
-	creds := s.issue(call.RoleARN, call.RoleSessionName, ttl)
+	creds := s.issue(call.RoleARN, call.RoleSessionName, fault.lifetime(ttl))
 	return awsAssumeRoleWithWebIdentityResponse{
 		Subject:         claims.Subject,
 		Audience:        awsSTSAudience,
 		AssumedRoleUser: awsAssumedRoleUser(call.RoleARN, call.RoleSessionName),
-		Credentials:     awsCredentialsToXML(creds),
+		Credentials:     awsCredentialsToXML(creds, fault),
 		Provider:        claims.Issuer,
 		RequestID:       requestID,
 	}, nil
@@ -137,7 +137,7 @@ func (s *STS) verifyWebIdentityToken(token string) (jwt.Claims, *awsError) {
 	}
 }
 
-func (s *STS) assumeRole(r *http.Request, body []byte, params url.Values, requestID string, call *STSCall) (any, *awsError) {
+func (s *STS) assumeRole(r *http.Request, body []byte, params url.Values, requestID string, fault Fault, call *STSCall) (any, *awsError) {
 	call.RoleARN = params.Get("RoleArn")
 	call.RoleSessionName = params.Get("RoleSessionName")
 	// Real STS authenticates before it validates parameters.
@@ -163,10 +163,10 @@ func (s *STS) assumeRole(r *http.Request, body []byte, params url.Values, reques
 			awsAssumedRoleUser(caller.roleARN, caller.sessionName).Arn, call.RoleARN)}
 	}
 
-	creds := s.issue(call.RoleARN, call.RoleSessionName, ttl)
+	creds := s.issue(call.RoleARN, call.RoleSessionName, fault.lifetime(ttl))
 	return awsAssumeRoleResponse{
 		AssumedRoleUser: awsAssumedRoleUser(call.RoleARN, call.RoleSessionName),
-		Credentials:     awsCredentialsToXML(creds),
+		Credentials:     awsCredentialsToXML(creds, fault),
 		RequestID:       requestID,
 	}, nil
 }
@@ -268,11 +268,19 @@ func awsAssumedRoleUser(roleARN, sessionName string) awsAssumedRoleUserXML {
 	}
 }
 
-func awsCredentialsToXML(c aws.Credentials) awsCredentialsXML {
-	return awsCredentialsXML{
+// awsCredentialsToXML renders c as STS does, altered by an injected bad
+// success.
+func awsCredentialsToXML(c aws.Credentials, fault Fault) awsCredentialsXML {
+	x := awsCredentialsXML{
 		AccessKeyID:     c.AccessKeyID,
 		SecretAccessKey: c.SecretAccessKey,
 		SessionToken:    c.SessionToken,
-		Expiration:      c.Expires.UTC().Format(time.RFC3339),
 	}
+	if fault.emptiesCredentials() {
+		x.AccessKeyID, x.SecretAccessKey, x.SessionToken = "", "", ""
+	}
+	if exp, ok := fault.reportExpiry(c.Expires); ok {
+		x.Expiration = exp.UTC().Format(time.RFC3339)
+	}
+	return x
 }
