@@ -2,9 +2,12 @@ package auth_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	"google.golang.org/api/googleapi"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/identitychain/auth"
@@ -159,9 +162,13 @@ func TestGCPImpersonateScopesAndRefusal(t *testing.T) {
 
 	// Not granted: the error names the target and the source.
 	_, err := auth.GetAccessToken(context.Background(), w.provider, myAppOptions(kube, auth.WithScopes(readOnly))...)
-	g.Expect(err).To(MatchError(HavePrefix("failed to impersonate '" + targetGSA +
-		"' from the controller identity: iamcredentials generateAccessToken: googleapi: Error 403: ")))
-	g.Expect(err).To(MatchError(HaveSuffix(". grant the source identity roles/iam.serviceAccountTokenCreator on '" + targetGSA + "'")))
+	g.Expect(err).To(MatchError("failed to impersonate '" + targetGSA + "' from the controller identity: " +
+		"iamcredentials generateAccessToken for '" + targetGSA + "': HTTP 403: Permission " +
+		"'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist) (IAM_PERMISSION_DENIED). " +
+		"grant the source identity roles/iam.serviceAccountTokenCreator on '" + targetGSA + "'"))
+	var apiErr *googleapi.Error
+	g.Expect(errors.As(err, &apiErr)).To(BeTrue())
+	g.Expect(apiErr.Code).To(Equal(http.StatusForbidden))
 
 	w.iam.AllowImpersonation(controllerGSA, targetGSA)
 	token, err := auth.GetAccessToken(context.Background(), w.provider, myAppOptions(kube, auth.WithScopes(readOnly))...)

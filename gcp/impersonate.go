@@ -64,9 +64,9 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 		var apiErr *googleapi.Error
 		if errors.As(err, &apiErr) && apiErr.Code == http.StatusForbidden {
 			return nil, fmt.Errorf("iamcredentials generateAccessToken for %s: %w. grant the source identity "+
-				"roles/iam.serviceAccountTokenCreator on %s", target, err, target)
+				"roles/iam.serviceAccountTokenCreator on %s", target, oneLine(err), target)
 		}
-		return nil, fmt.Errorf("iamcredentials generateAccessToken for %s: %w", target, err)
+		return nil, fmt.Errorf("iamcredentials generateAccessToken for %s: %w", target, oneLine(err))
 	}
 	// A success that cannot be used must not be cached or handed out.
 	token, err := parseGenerateAccessToken(resp, time.Now())

@@ -150,10 +150,10 @@ func TestImpersonateRefusesBadSuccesses(t *testing.T) {
 	}
 }
 
-// permissionDenied is how googleapi shows the 403 of a missing grant.
-const permissionDenied = "googleapi: Error 403: Permission 'iam.serviceAccounts.getAccessToken' denied on resource " +
-	"(or it may not exist).\nDetails:\n[\n  {\n    \"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\",\n" +
-	"    \"domain\": \"googleapis.com\",\n    \"reason\": \"IAM_PERMISSION_DENIED\"\n  }\n]"
+// permissionDenied is how the library shows the 403 of a missing grant: on
+// one line, with Google's reason.
+const permissionDenied = "HTTP 403: Permission 'iam.serviceAccounts.getAccessToken' denied on resource " +
+	"(or it may not exist) (IAM_PERMISSION_DENIED)"
 
 func TestImpersonateErrorsNameTheTarget(t *testing.T) {
 	t.Parallel()

@@ -63,8 +63,8 @@ func TestImpersonateRetries(t *testing.T) {
 		{name: "connection reset twice", reply: failFirst(2, closeConn(true)), wantRequests: 3},
 		{
 			name: "503 for ever", reply: failFirst(100, writeUnavailable), wantRequests: 4,
-			wantErr: "iamcredentials generateAccessToken for '" + targetGSA + "': googleapi: Error 503: " +
-				"The service is currently unavailable.",
+			wantErr: "iamcredentials generateAccessToken for '" + targetGSA + "': HTTP 503: " +
+				"The service is currently unavailable",
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,8 +99,8 @@ func TestImpersonateRetriesStopBeforeTheDeadline(t *testing.T) {
 	// The first wait (under 500ms) fits in the deadline, the second (500ms
 	// or more) does not: the caller gets the last answer instead of waiting.
 	g.Expect(token).To(BeNil())
-	g.Expect(err).To(MatchError("iamcredentials generateAccessToken for '" + targetGSA + "': googleapi: Error 503: " +
-		"The service is currently unavailable."))
+	g.Expect(err).To(MatchError("iamcredentials generateAccessToken for '" + targetGSA + "': HTTP 503: " +
+		"The service is currently unavailable"))
 	g.Expect(f.requests.Load()).To(Equal(int64(2)))
 	g.Expect(ctx.Err()).NotTo(HaveOccurred())
 }
