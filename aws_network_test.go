@@ -30,8 +30,9 @@ func TestAWSAssumeRoleErrorNamesTargetAndSource(t *testing.T) {
 
 	_, err := auth.GetAccessToken(context.Background(), w.provider, opts...)
 
-	g.Expect(err).To(MatchError(HavePrefix("failed to impersonate '" + targetRole +
-		"' from the controller identity: sts AssumeRole in region 'us-east-1': operation error STS: AssumeRole")))
+	g.Expect(err).To(MatchError(HavePrefix("failed to get aws credentials of '" + targetRole +
+		"' impersonated from the controller identity in region 'us-east-1': sts AssumeRole in region 'us-east-1': " +
+		"operation error STS: AssumeRole")))
 	var apiErr smithy.APIError
 	g.Expect(errors.As(err, &apiErr)).To(BeTrue())
 	g.Expect(apiErr.ErrorCode()).To(Equal("AccessDenied"))

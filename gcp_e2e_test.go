@@ -162,7 +162,7 @@ func TestGCPImpersonateScopesAndRefusal(t *testing.T) {
 
 	// Not granted: the error names the target and the source.
 	_, err := auth.GetAccessToken(context.Background(), w.provider, myAppOptions(kube, auth.WithScopes(readOnly))...)
-	g.Expect(err).To(MatchError("failed to impersonate '" + targetGSA + "' from the controller identity: " +
+	g.Expect(err).To(MatchError("failed to get gcp credentials of '" + targetGSA + "' impersonated from the controller identity: " +
 		"iamcredentials generateAccessToken for '" + targetGSA + "': HTTP 403: Permission " +
 		"'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist) (IAM_PERMISSION_DENIED). " +
 		"grant the source identity roles/iam.serviceAccountTokenCreator on '" + targetGSA + "'"))

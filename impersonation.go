@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"time"
 
 	fluxauth "github.com/fluxcd/pkg/auth"
 	"github.com/fluxcd/pkg/cache"
@@ -31,11 +32,32 @@ func (c *Chain) Token(ctx context.Context) (fluxauth.Token, error) {
 	if err != nil {
 		return nil, quote.Error(err)
 	}
-	token, err := c.cached(ctx, key, true, fetch)
+	token, err := c.cached(ctx, key, true, c.describe(), fetch)
 	if err != nil {
 		return nil, quote.Error(err)
 	}
 	return token, nil
+}
+
+// describe names what the chain's token is, for errors: the provider, the
+// hop, the target and the region.
+func (c *Chain) describe() string {
+	if c.Impersonation == nil {
+		return c.describeSource()
+	}
+	return fmt.Sprintf("%s credentials of %s impersonated from %s%s",
+		c.Provider, quote.Tenant(c.Impersonation.Target), c.Source, c.inRegion())
+}
+
+func (c *Chain) describeSource() string {
+	return fmt.Sprintf("%s source credentials of %s%s", c.Provider, c.Source, c.inRegion())
+}
+
+func (c *Chain) inRegion() string {
+	if r := c.opts.STSRegion; r != "" {
+		return " in region " + quote.Tenant(r)
+	}
+	return ""
 }
 
 // resolve returns the cache key of the chain's token and the function that
@@ -47,15 +69,12 @@ func (c *Chain) resolve(ctx context.Context) (string, fetchFunc, error) {
 	}
 	imp := *c.Impersonation
 	return c.targetKey(sourceKey), func(ctx context.Context) (fluxauth.Token, error) {
-		source, err := c.cached(ctx, sourceKey, false, fetchSource)
+		source, err := c.cached(ctx, sourceKey, false, c.describeSource(), fetchSource)
 		if err != nil {
 			return nil, err
 		}
-		token, err := c.provider.Impersonate(ctx, source, imp, c.opts.FluxOptions()...)
-		if err != nil {
-			return nil, fmt.Errorf("failed to impersonate %s from %s: %w", quote.Tenant(imp.Target), c.Source, err)
-		}
-		return token, nil
+		// The provider checks what the cloud returned (expiry, empty fields).
+		return c.provider.Impersonate(ctx, source, imp, c.opts.FluxOptions()...)
 	}, nil
 }
 
@@ -69,9 +88,9 @@ func (c *Chain) source(ctx context.Context) (string, fetchFunc, error) {
 		return c.sourceKey(nil), func(ctx context.Context) (fluxauth.Token, error) {
 			token, err := p.NewControllerToken(ctx, o.FluxOptions()...)
 			if err != nil {
-				return nil, fmt.Errorf("failed to create provider access token for the controller: %w", err)
+				return nil, err
 			}
-			return token, nil
+			return token, c.checkToken(token)
 		}, nil
 	}
 
@@ -79,7 +98,8 @@ func (c *Chain) source(ctx context.Context) (string, fetchFunc, error) {
 	if len(audiences) == 0 {
 		var err error
 		if audiences, err = p.GetAudiences(ctx, *c.serviceAccount); err != nil {
-			return "", nil, fmt.Errorf("failed to get provider audience: %w", err)
+			return "", nil, fmt.Errorf("failed to get the %s audience of service account %s: %w",
+				c.Provider, quote.Tenant(c.Source.ServiceAccount.String()), err)
 		}
 	}
 	return c.sourceKey(audiences), func(ctx context.Context) (fluxauth.Token, error) {
@@ -87,21 +107,50 @@ func (c *Chain) source(ctx context.Context) (string, fetchFunc, error) {
 		sa := c.serviceAccount.DeepCopy()
 		req := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{Audiences: audiences}}
 		if err := o.Client.SubResource("token").Create(ctx, sa, req); err != nil {
-			return nil, fmt.Errorf("failed to create kubernetes token for service account %s: %w",
+			return nil, fmt.Errorf("failed to create a kubernetes token for service account %s: %w",
 				quote.Tenant(c.Source.ServiceAccount.String()), err)
 		}
 		token, err := p.NewTokenForServiceAccount(ctx, req.Status.Token, *sa, o.FluxOptions()...)
 		if err != nil {
-			return nil, fmt.Errorf("failed to create provider access token for service account %s: %w",
-				quote.Tenant(c.Source.ServiceAccount.String()), err)
+			return nil, fmt.Errorf("failed to exchange the kubernetes token: %w", err)
 		}
-		return token, nil
+		return token, c.checkToken(token)
 	}, nil
+}
+
+// tokenValidator is implemented by the providers that can tell a usable
+// token from a bad success (a missing or past expiry, an empty field).
+type tokenValidator interface {
+	ValidateToken(token fluxauth.Token, now time.Time) error
+}
+
+// checkToken refuses a source token the cloud should not have returned:
+// cached, it would be served until it failed downstream.
+func (c *Chain) checkToken(token fluxauth.Token) error {
+	if token == nil {
+		return errNoTokenFetched
+	}
+	if v, ok := c.provider.(tokenValidator); ok {
+		if err := v.ValidateToken(token, time.Now()); err != nil {
+			return fmt.Errorf("the cloud returned an unusable token: %w", err)
+		}
+	}
+	return nil
 }
 
 // cached looks key up in the configured cache, fetching on a miss. Only the
 // lookup the caller asked for (record) counts as the object's hit or miss.
-func (c *Chain) cached(ctx context.Context, key string, record bool, fetch fetchFunc) (fluxauth.Token, error) {
+//
+// Every error says what was being fetched (what), timeouts included.
+func (c *Chain) cached(ctx context.Context, key string, record bool, what string, fetch fetchFunc) (fluxauth.Token, error) {
+	token, err := c.lookup(ctx, key, record, fetch)
+	if err != nil {
+		return nil, fmt.Errorf("failed to get %s: %w", what, err)
+	}
+	return token, nil
+}
+
+func (c *Chain) lookup(ctx context.Context, key string, record bool, fetch fetchFunc) (fluxauth.Token, error) {
 	o := c.opts
 	var obj cache.InvolvedObject
 	if record {

@@ -52,16 +52,13 @@ func getArtifactRegistryCredentials(ctx context.Context, provider RegistryProvid
 	}
 
 	key := hashKey(KeyInput{"accessToken", tokenKey}, KeyInput{"artifactRepository", registryInput})
-	creds, err := c.cached(ctx, key, true, func(ctx context.Context) (fluxauth.Token, error) {
-		token, err := c.cached(ctx, tokenKey, false, fetchToken)
+	what := fmt.Sprintf("%s registry credentials for %s", c.Provider, quote.Tenant(registryInput))
+	creds, err := c.cached(ctx, key, true, what, func(ctx context.Context) (fluxauth.Token, error) {
+		token, err := c.cached(ctx, tokenKey, false, c.describe(), fetchToken)
 		if err != nil {
-			return nil, fmt.Errorf("failed to get access token for artifact registry: %w", err)
+			return nil, err
 		}
-		creds, err := provider.NewArtifactRegistryCredentials(ctx, registryInput, token, c.opts.FluxOptions()...)
-		if err != nil {
-			return nil, fmt.Errorf("failed to create artifact registry credentials: %w", err)
-		}
-		return creds, nil
+		return provider.NewArtifactRegistryCredentials(ctx, registryInput, token, c.opts.FluxOptions()...)
 	})
 	if err != nil {
 		return nil, err

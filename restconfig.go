@@ -52,18 +52,25 @@ func getRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Opt
 			return nil, err
 		}
 		keys = append(keys, KeyInput{fmt.Sprintf("accessToken%d", i), key})
-		fetches[i] = func(ctx context.Context) (fluxauth.Token, error) { return c.cached(ctx, key, false, fetch) }
+		fetches[i] = func(ctx context.Context) (fluxauth.Token, error) {
+			return c.cached(ctx, key, false, c.describe(), fetch)
+		}
 	}
 	if first == nil {
 		return nil, fmt.Errorf("provider %s needs no access token for a cluster", provider.GetName())
 	}
 
-	conf, err := first.cached(ctx, hashKey(keys...), true, func(ctx context.Context) (fluxauth.Token, error) {
+	cluster := o.ClusterResource
+	if cluster == "" {
+		cluster = o.ClusterAddress
+	}
+	what := fmt.Sprintf("%s access to cluster %s", provider.GetName(), quote.Tenant(cluster))
+	conf, err := first.cached(ctx, hashKey(keys...), true, what, func(ctx context.Context) (fluxauth.Token, error) {
 		tokens := make([]fluxauth.Token, len(fetches))
 		for i, fetch := range fetches {
 			token, err := fetch(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("failed to get access token for cluster: %w", err)
+				return nil, err
 			}
 			tokens[i] = token
 		}
