@@ -36,8 +36,9 @@ var errNoTokenFetched = errors.New("failed to fetch token: provider returned no 
 //
 // Expiry follows upstream: a token is fresh for 80% of its lifetime, capped at
 // the max duration (1h), checked against both the monotonic and the wall
-// clock. The cache holds at most its capacity, evicting the least recently
-// used key.
+// clock. The cache holds at most its capacity; to make room it evicts a
+// token that was not used since the eviction hand last passed it (CLOCK, an
+// approximation of least recently used that keeps hits on the read lock).
 //
 // TokenCache is safe for concurrent use. Create it with NewTokenCache.
 type TokenCache struct {
@@ -50,18 +51,22 @@ type TokenCache struct {
 	// flights makes one fetch per key at a time.
 	flights singleflight.Group
 
-	// mu guards entries. It is never held across a fetch; entries are
-	// immutable once stored (apart from their atomic fields), so readers can
-	// use one after unlocking.
+	// mu guards entries, ring, hand and every entry's slot. It is never held
+	// across a fetch; entries are otherwise immutable once stored (apart from
+	// their atomic fields), so readers can use one after unlocking.
 	mu       sync.RWMutex
 	entries  map[string]*tokenEntry
 	capacity int
 
-	// uses orders entries by last use for LRU eviction. Stamping an atomic
-	// counter keeps hits on the read lock; the price is a scan of the entries
-	// on the rare insert into a full cache, which happens after a network
-	// fetch anyway.
-	uses atomic.Uint64
+	// ring and hand are the CLOCK (second chance) that picks what to evict:
+	// every entry has a slot in ring, and a hit sets the entry's referenced
+	// bit, which keeps hits on the read lock without a shared counter. To
+	// evict, the hand sweeps the ring, clearing set bits, and takes the first
+	// entry whose bit is already clear. Each bit the sweep clears was paid for
+	// by a hit, so eviction is O(1) amortised, where finding the least
+	// recently used entry would cost a scan of the whole map.
+	ring []*tokenEntry
+	hand int
 }
 
 // TokenCacheOption configures a TokenCache.
@@ -136,8 +141,9 @@ func NewTokenCache(capacity int, opts ...TokenCacheOption) (*TokenCache, error) 
 		maxDuration:      o.maxDuration,
 		fetchTimeout:     defaultTokenFetchTimeout,
 		onRefreshFailure: o.onRefreshFailure,
-		entries:          make(map[string]*tokenEntry),
+		entries:          make(map[string]*tokenEntry, capacity),
 		capacity:         capacity,
+		ring:             make([]*tokenEntry, 0, capacity),
 	}
 	if o.registerer != nil {
 		m, err := newTokenCacheMetrics(o.registerer, o.metricsPrefix)
@@ -237,43 +243,55 @@ func (c *TokenCache) lookup(key string) *tokenEntry {
 	c.mu.RLock()
 	e := c.entries[key]
 	c.mu.RUnlock()
-	if e != nil {
-		// An entry that is already the most recently used needs no new
-		// stamp, so a hot key's hits do not all write one shared counter.
-		if e.lastUse.Load() != c.uses.Load() {
-			e.lastUse.Store(c.uses.Add(1))
-		}
+	// A hot key's bit is nearly always set already: reading first spares
+	// its hits from all writing the same cache line.
+	if e != nil && !e.referenced.Load() {
+		e.referenced.Store(true)
 	}
 	return e
 }
 
-// store caches token under key, evicting the least recently used entry if
-// the cache is full.
+// store caches token under key in a full cache's evicted slot, a free slot,
+// or the slot of the token it replaces.
 func (c *TokenCache) store(key string, token fluxauth.Token) {
-	e := newTokenEntry(token, c.now(), c.maxDuration)
-	e.lastUse.Store(c.uses.Add(1))
+	e := newTokenEntry(key, token, c.now(), c.maxDuration)
 
 	c.mu.Lock()
-	_, replaced := c.entries[key]
-	evicted := !replaced && len(c.entries) >= c.capacity
-	if evicted {
-		delete(c.entries, c.leastRecentlyUsedLocked())
+	old, replaced := c.entries[key]
+	evicted := false
+	switch {
+	case replaced:
+		// A refreshed key keeps its place and its use.
+		e.slot = old.slot
+		e.referenced.Store(old.referenced.Load())
+	case len(c.ring) < c.capacity:
+		e.slot = len(c.ring)
+		c.ring = append(c.ring, nil)
+	default:
+		e.slot = c.evictLocked()
+		evicted = true
 	}
+	c.ring[e.slot] = e
 	c.entries[key] = e
 	c.mu.Unlock()
 
 	c.metrics.recordStore(replaced, evicted)
 }
 
-func (c *TokenCache) leastRecentlyUsedLocked() string {
-	var lru string
-	oldest := uint64(1<<64 - 1)
-	for k, e := range c.entries {
-		if u := e.lastUse.Load(); u < oldest {
-			lru, oldest = k, u
+// evictLocked removes the first entry at or after the hand that was not used
+// since the hand last passed it, and returns its free slot. It ends within
+// one turn of the ring: by then every bit it passed is clear.
+func (c *TokenCache) evictLocked() int {
+	for {
+		slot := c.hand
+		c.hand = (c.hand + 1) % len(c.ring)
+		e := c.ring[slot]
+		if e.referenced.Swap(false) {
+			continue // used since the last sweep: a second chance
 		}
+		delete(c.entries, e.key)
+		return slot
 	}
-	return lru
 }
 
 // Len returns the number of cached tokens, fresh or not.
@@ -294,21 +312,25 @@ func (c *TokenCache) DeleteEventsForObject(kind, name, namespace, operation stri
 
 // tokenEntry is a cached token with the deadlines computed when it was stored.
 type tokenEntry struct {
+	key       string
 	token     fluxauth.Token
 	refreshAt time.Time     // start a background refresh from here on
 	staleAt   tokenDeadline // stop serving without a fetch
 	expiresAt tokenDeadline // stop serving at all, even if a refresh fails
 
-	refreshStarted atomic.Bool   // a background refresh was started for this entry
-	lastUse        atomic.Uint64 // TokenCache.uses at the last lookup
+	slot int // index in TokenCache.ring, guarded by TokenCache.mu
+
+	refreshStarted atomic.Bool // a background refresh was started for this entry
+	referenced     atomic.Bool // used since the eviction hand last passed it
 }
 
-func newTokenEntry(token fluxauth.Token, now time.Time, maxDuration time.Duration) *tokenEntry {
+func newTokenEntry(key string, token fluxauth.Token, now time.Time, maxDuration time.Duration) *tokenEntry {
 	lifetime := token.GetDuration()
 	// As upstream, which follows kubelet's rotation of ServiceAccount tokens:
 	// fresh for 80% of the lifetime, never longer than maxDuration.
 	fresh := min(lifetime*8/10, maxDuration)
 	return &tokenEntry{
+		key:   key,
 		token: token,
 		// 90% of the fresh window leaves the background refresh the last 10%
 		// (~5 minutes of a 1h cap) to finish before callers would block.

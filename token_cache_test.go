@@ -576,44 +576,142 @@ func TestTokenCache_MissErrorIsNotCached(t *testing.T) {
 	g.Expect(testutil.ToFloat64(c.metrics.refreshesFailures)).To(BeZero(), "a failed miss is not a refresh")
 }
 
-func TestTokenCache_LRU(t *testing.T) {
+func TestTokenCache_ClockEviction(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name     string
+		capacity int
+		gets     string // one key per letter, in order
+		wantHits string // the gets that hit
+		wantKeys []string
+	}{
+		{name: "unused entries go in insertion order", capacity: 3,
+			gets: "abcde", wantKeys: []string{"c", "d", "e"}},
+		{name: "a hit gives a second chance", capacity: 3,
+			gets: "abcad", wantHits: "a", wantKeys: []string{"a", "c", "d"}},
+		{name: "the hand resumes where it stopped", capacity: 3,
+			gets: "abcade", wantHits: "a", wantKeys: []string{"a", "d", "e"}},
+		{name: "all used: one turn clears every bit, then the first goes", capacity: 3,
+			gets: "abcabcd", wantHits: "abc", wantKeys: []string{"b", "c", "d"}},
+		// The old least-recently-used sequence: CLOCK agrees with it here.
+		{name: "second chances in one sweep", capacity: 3,
+			gets: "abcadcadbc", wantHits: "acad", wantKeys: []string{"b", "c", "d"}},
+		{name: "capacity one", capacity: 1,
+			gets: "aab", wantHits: "a", wantKeys: []string{"b"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			c, err := NewTokenCache(tt.capacity, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+			g.Expect(err).NotTo(HaveOccurred())
+
+			var hits strings.Builder
+			var calls atomic.Int32
+			for _, k := range strings.Split(tt.gets, "") {
+				_, hit, err := c.getOrFetch(context.Background(), k, cache.InvolvedObject{}, fetchToken(&calls, k, time.Hour))
+				g.Expect(err).NotTo(HaveOccurred())
+				if hit {
+					hits.WriteString(k)
+				}
+			}
+			g.Expect(hits.String()).To(Equal(tt.wantHits))
+			g.Expect(cachedKeys(c)).To(ConsistOf(tt.wantKeys))
+			misses := len(tt.gets) - len(tt.wantHits)
+			g.Expect(testutil.ToFloat64(c.metrics.items)).To(Equal(float64(len(tt.wantKeys))))
+			g.Expect(testutil.ToFloat64(c.metrics.evictions)).To(Equal(float64(misses - len(tt.wantKeys))))
+		})
+	}
+}
+
+// cachedKeys lists the keys in c without marking them used.
+func cachedKeys(c *TokenCache) []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	keys := make([]string, 0, len(c.entries))
+	for k := range c.entries {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func TestTokenCache_ReplacingEvictsNothing(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		g := NewWithT(t)
+		c, err := NewTokenCache(3, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+		g.Expect(err).NotTo(HaveOccurred())
+		var calls atomic.Int32
+		for _, k := range []string{"a", "b", "c"} {
+			_, _, err := c.getOrFetch(context.Background(), k, cache.InvolvedObject{}, fetchToken(&calls, k, cacheTestLifetime))
+			g.Expect(err).NotTo(HaveOccurred())
+		}
+
+		time.Sleep(cacheTestLifetime) // all expired
+		for _, k := range []string{"b", "a", "c"} {
+			tok, hit, err := c.getOrFetch(context.Background(), k, cache.InvolvedObject{}, fetchToken(&calls, k+"2", cacheTestLifetime))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(hit).To(BeFalse())
+			g.Expect(tokenID(tok)).To(Equal(k + "2"))
+		}
+		g.Expect(cachedKeys(c)).To(ConsistOf("a", "b", "c"))
+		g.Expect(testutil.ToFloat64(c.metrics.evictions)).To(BeZero())
+		g.Expect(testutil.ToFloat64(c.metrics.items)).To(Equal(3.0))
+	})
+}
+
+// Run with -race: hits on hot keys set referenced bits while inserts sweep
+// them, and the size and the metrics stay exact.
+func TestTokenCache_ConcurrentHitsAndInserts(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	clock := newCacheTestClock()
-	c, err := NewTokenCache(3, WithClock(clock.Now), WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+	const capacity, hot, inserters, insertsEach = 16, 4, 4, 500
+	c, err := NewTokenCache(capacity, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
 	g.Expect(err).NotTo(HaveOccurred())
-	calls := map[string]*atomic.Int32{}
-	get := func(key string) bool {
-		if calls[key] == nil {
-			calls[key] = new(atomic.Int32)
-		}
-		_, hit, err := c.getOrFetch(context.Background(), key, cache.InvolvedObject{}, fetchToken(calls[key], key, cacheTestLifetime))
-		g.Expect(err).NotTo(HaveOccurred())
-		return hit
+	var calls atomic.Int32
+	get := func(key string) error {
+		_, _, err := c.getOrFetch(context.Background(), key, cache.InvolvedObject{}, fetchToken(&calls, key, time.Hour))
+		return err
 	}
 
-	for _, k := range []string{"a", "b", "c"} {
-		g.Expect(get(k)).To(BeFalse())
+	var wg sync.WaitGroup
+	errs := make(chan error, hot+inserters)
+	for i := range hot {
+		wg.Go(func() {
+			for range insertsEach {
+				if err := get(fmt.Sprint("hot-", i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
 	}
-	g.Expect(get("a")).To(BeTrue())  // use order now b, c, a
-	g.Expect(get("d")).To(BeFalse()) // evicts b
-	g.Expect(c.Len()).To(Equal(3))
-	g.Expect(get("c")).To(BeTrue())
-	g.Expect(get("a")).To(BeTrue())
-	g.Expect(get("d")).To(BeTrue())
-	g.Expect(get("b")).To(BeFalse()) // evicts c
-	g.Expect(get("c")).To(BeFalse()) // evicts a
-	g.Expect(calls["a"].Load()).To(Equal(int32(1)))
-	g.Expect(calls["b"].Load()).To(Equal(int32(2)))
+	for i := range inserters {
+		wg.Go(func() {
+			for j := range insertsEach {
+				if err := get(fmt.Sprint("new-", i, "-", j)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	g.Expect(errs).To(BeEmpty())
 
-	// Replacing a stale entry in a full cache evicts nothing.
-	clock.Set(cacheTestT0.Add(cacheTestLifetime))
-	g.Expect(get("d")).To(BeFalse())
-	g.Expect(get("b")).To(BeFalse())
-	g.Expect(get("c")).To(BeFalse())
-	g.Expect(c.Len()).To(Equal(3))
-	g.Expect(testutil.ToFloat64(c.metrics.evictions)).To(Equal(3.0))
-	g.Expect(testutil.ToFloat64(c.metrics.items)).To(Equal(3.0))
+	g.Expect(c.Len()).To(Equal(capacity))
+	g.Expect(testutil.ToFloat64(c.metrics.items)).To(Equal(float64(capacity)))
+	// Every fetch stored a key that was not cached, so all but the last
+	// capacity of them were evicted.
+	g.Expect(testutil.ToFloat64(c.metrics.evictions)).To(Equal(float64(int(calls.Load()) - capacity)))
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	g.Expect(c.ring).To(HaveLen(capacity))
+	for slot, e := range c.ring {
+		g.Expect(e.slot).To(Equal(slot))
+		g.Expect(c.entries[e.key]).To(BeIdenticalTo(e))
+	}
 }
 
 func TestTokenCache_Metrics(t *testing.T) {
