@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,13 +12,20 @@ import (
 	fluxauth "github.com/fluxcd/pkg/auth"
 	"github.com/fluxcd/pkg/cache"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/singleflight"
 )
 
-// defaultTokenFetchTimeout bounds a shared fetch. The fetch outlives the
-// callers that started it, so without a bound a hung provider would pin the
-// key's flight (and every later miss on that key) forever.
-const defaultTokenFetchTimeout = 30 * time.Second
+const (
+	// defaultTokenFetchTimeout bounds a shared fetch. The fetch outlives the
+	// callers that started it, so without a bound a hung provider would keep
+	// a goroutine and a connection forever.
+	defaultTokenFetchTimeout = 30 * time.Second
+
+	// defaultTokenFetchHedgeDelay is how long a fetch is shared with later
+	// callers of its key. STS and the GCP IAM API answer in well under a
+	// second; a fetch older than this is likely hung, and a caller arriving
+	// now had better try afresh than inherit what is left of its timeout.
+	defaultTokenFetchHedgeDelay = 2 * time.Second
+)
 
 // errNoTokenFetched stops a nil token from being cached; it would panic on
 // the next GetDuration.
@@ -28,7 +36,11 @@ var errNoTokenFetched = errors.New("failed to fetch token: provider returned no 
 //
 //   - a hit is a map lookup under a read lock and never waits for a fetch;
 //   - misses on distinct keys fetch in parallel, and concurrent misses on one
-//     key share a single fetch that no single caller can cancel;
+//     key share a single fetch that no single caller can cancel, bounded by
+//     the fetch timeout; each caller waits only as long as its own context;
+//   - a fetch is shared only for the hedge delay: a caller arriving later
+//     starts a new one, so a hung fetch holds up only the callers that
+//     joined it, and only until a newer fetch brings a token;
 //   - a hot key is refreshed in the background shortly before it goes stale,
 //     so its callers never block on the provider;
 //   - when a refresh fails but the cached token has not really expired yet,
@@ -44,12 +56,11 @@ var errNoTokenFetched = errors.New("failed to fetch token: provider returned no 
 type TokenCache struct {
 	now              func() time.Time
 	maxDuration      time.Duration
-	fetchTimeout     time.Duration
 	onRefreshFailure func(key string, err error)
 	metrics          *tokenCacheMetrics // nil-safe: nil when metrics are off
 
-	// flights makes one fetch per key at a time.
-	flights singleflight.Group
+	// flights runs the fetches and lets concurrent misses share them.
+	flights tokenFlights
 
 	// mu guards entries, ring, hand and every entry's slot. It is never held
 	// across a fetch; entries are otherwise immutable once stored (apart from
@@ -74,6 +85,8 @@ type TokenCacheOption func(*tokenCacheOptions)
 
 type tokenCacheOptions struct {
 	maxDuration      time.Duration
+	fetchTimeout     time.Duration
+	hedgeDelay       time.Duration
 	registerer       prometheus.Registerer
 	metricsPrefix    string
 	onRefreshFailure func(key string, err error)
@@ -85,6 +98,24 @@ type tokenCacheOptions struct {
 // honoured, as upstream. Must be greater than zero.
 func WithMaxDuration(d time.Duration) TokenCacheOption {
 	return func(o *tokenCacheOptions) { o.maxDuration = d }
+}
+
+// WithFetchTimeout bounds each fetch of a token, however many callers share
+// it and whether or not they gave up waiting. Optional. Defaults to 30s. Must
+// be greater than zero.
+func WithFetchTimeout(d time.Duration) TokenCacheOption {
+	return func(o *tokenCacheOptions) { o.fetchTimeout = d }
+}
+
+// WithFetchHedgeDelay is how long after a fetch started later misses on its
+// key still wait for it rather than start a new one. Within it, concurrent
+// misses make one upstream call; past it, a fetch that hangs no longer holds
+// up new callers: at most one new fetch per key starts per hedge delay, and
+// the first token any of them brings answers the callers of all. Optional.
+// Defaults to 2s. Must be greater than zero; a value at or above the fetch
+// timeout turns hedging off.
+func WithFetchHedgeDelay(d time.Duration) TokenCacheOption {
+	return func(o *tokenCacheOptions) { o.hedgeDelay = d }
 }
 
 // WithMetricsRegisterer registers the cache metrics on r. Optional. Defaults
@@ -121,12 +152,22 @@ func NewTokenCache(capacity int, opts ...TokenCacheOption) (*TokenCache, error) 
 	if capacity <= 0 {
 		return nil, fmt.Errorf("invalid token cache capacity '%d': must be greater than zero", capacity)
 	}
-	o := tokenCacheOptions{maxDuration: cache.TokenMaxDuration, now: time.Now}
+	o := tokenCacheOptions{
+		maxDuration:  cache.TokenMaxDuration,
+		fetchTimeout: defaultTokenFetchTimeout,
+		hedgeDelay:   defaultTokenFetchHedgeDelay,
+		now:          time.Now,
+	}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.maxDuration <= 0 {
-		return nil, fmt.Errorf("invalid token cache max duration '%s': must be greater than zero", o.maxDuration)
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{{"max duration", o.maxDuration}, {"fetch timeout", o.fetchTimeout}, {"fetch hedge delay", o.hedgeDelay}} {
+		if d.value <= 0 {
+			return nil, fmt.Errorf("invalid token cache %s '%s': must be greater than zero", d.name, d.value)
+		}
 	}
 	o.maxDuration = min(o.maxDuration, cache.TokenMaxDuration)
 	if o.now == nil {
@@ -139,8 +180,8 @@ func NewTokenCache(capacity int, opts ...TokenCacheOption) (*TokenCache, error) 
 	c := &TokenCache{
 		now:              o.now,
 		maxDuration:      o.maxDuration,
-		fetchTimeout:     defaultTokenFetchTimeout,
 		onRefreshFailure: o.onRefreshFailure,
+		flights:          newTokenFlights(o.fetchTimeout, o.hedgeDelay),
 		entries:          make(map[string]*tokenEntry, capacity),
 		capacity:         capacity,
 		ring:             make([]*tokenEntry, 0, capacity),
@@ -155,13 +196,13 @@ func NewTokenCache(capacity int, opts ...TokenCacheOption) (*TokenCache, error) 
 	return c, nil
 }
 
-// getOrFetch returns the cached token for key, or calls fetch once per key
-// across concurrent callers. obj is the Flux object on whose behalf we fetch
-// (for hit/miss metrics); zero value = don't record. hit reports whether the
-// token came from the cache rather than from a fetch; a still-valid token
-// served because its refresh failed counts as a hit.
+// getOrFetch returns the cached token for key, or a fetched one, sharing
+// fetches between concurrent callers. obj is the Flux object on whose behalf
+// we fetch (for hit/miss metrics); zero value = don't record. hit reports
+// whether the token came from the cache rather than from a fetch; a
+// still-valid token served because its refresh failed counts as a hit.
 func (c *TokenCache) getOrFetch(ctx context.Context, key string, obj cache.InvolvedObject,
-	fetch func(ctx context.Context) (fluxauth.Token, error)) (token fluxauth.Token, hit bool, err error) {
+	fetch fetchFunc) (token fluxauth.Token, hit bool, err error) {
 
 	defer func() { c.metrics.recordRequest(obj, hit, err) }()
 
@@ -173,39 +214,60 @@ func (c *TokenCache) getOrFetch(ctx context.Context, key string, obj cache.Invol
 		// caller that then waits for it (and still gets this token if that
 		// fails too).
 		if !now.Before(e.refreshAt) && e.refreshStarted.CompareAndSwap(false, true) {
-			go c.flights.Do(key, func() (any, error) { return c.fill(ctx, key, fetch) })
+			go func() { _, _ = c.await(context.WithoutCancel(ctx), key, fetch) }()
 		}
 		return e.token, true, nil
 	}
 
-	// As aws.CredentialsCache: the flight runs on a context detached from
-	// every caller, and each caller waits only as long as its own ctx allows.
-	ch := c.flights.DoChan(key, func() (any, error) { return c.fill(ctx, key, fetch) })
+	r, err := c.await(ctx, key, fetch)
+	if err != nil {
+		return nil, false, err
+	}
+	return r.token, r.fromCache, nil
+}
+
+// await joins key's flight, or starts one, and waits for its result as long
+// as ctx allows. As aws.CredentialsCache: the flight runs on a context
+// detached from every caller, so one giving up does not fail the others.
+func (c *TokenCache) await(ctx context.Context, key string, fetch fetchFunc) (tokenFlightResult, error) {
+	start := time.Now()
+	f, fetchCtx := c.flights.join(ctx, key)
+	defer c.flights.leave(key, f)
+	if fetchCtx != nil {
+		go c.fly(fetchCtx, key, f, fetch)
+	}
 	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, false, res.Err
-		}
-		r := res.Val.(tokenFlightResult)
-		return r.token, r.fromCache, nil
+	case <-f.done:
+		return f.result, f.err
 	case <-ctx.Done():
-		return nil, false, ctx.Err()
+		select {
+		case <-f.done: // both at once: the token is more use than the error
+			return f.result, f.err
+		default:
+		}
+		return tokenFlightResult{}, fmt.Errorf("gave up waiting for the token fetch after %s: %w",
+			time.Since(start).Round(time.Millisecond), ctx.Err())
 	}
 }
 
-// tokenFlightResult is what one flight hands to all of its callers.
-type tokenFlightResult struct {
-	token     fluxauth.Token
-	fromCache bool
+// fly runs flight f for key on the flight's own context and hands the result
+// to its callers; or the timeout, if the fetch outlasts it: a fetch that
+// ignores its context must not hold the callers.
+func (c *TokenCache) fly(ctx context.Context, key string, f *tokenFlight, fetch fetchFunc) {
+	defer f.cancel()
+	stop := context.AfterFunc(ctx, func() {
+		c.flights.finish(key, f, tokenFlightResult{}, c.flights.fetchErr(ctx, ctx.Err()))
+	})
+	defer stop()
+	r, err := c.fill(ctx, key, f.seq, fetch)
+	c.flights.finish(key, f, r, err)
 }
 
-// fill runs inside key's flight: it fetches and stores a new token, unless
-// one was stored while the caller waited to enter the flight, and falls back
-// to the cached token if the fetch fails before that token expires.
-func (c *TokenCache) fill(ctx context.Context, key string,
-	fetch func(ctx context.Context) (fluxauth.Token, error)) (tokenFlightResult, error) {
-
-	prev := c.lookup(key)
+// fill fetches and stores a new token for key, unless one was stored while
+// the caller was getting to the flight, and falls back to the cached token if
+// the fetch fails before that token expires. seq is the flight's.
+func (c *TokenCache) fill(ctx context.Context, key string, seq uint64, fetch fetchFunc) (tokenFlightResult, error) {
+	prev := c.peek(key)
 	if now := c.now(); prev != nil && !prev.stale(now) && now.Before(prev.refreshAt) {
 		return tokenFlightResult{prev.token, true}, nil
 	}
@@ -220,22 +282,25 @@ func (c *TokenCache) fill(ctx context.Context, key string,
 		}
 		return tokenFlightResult{}, err
 	}
-	c.store(key, token)
+	c.store(key, seq, token)
 	return tokenFlightResult{token, false}, nil
 }
 
-func (c *TokenCache) fetch(ctx context.Context,
-	fetch func(ctx context.Context) (fluxauth.Token, error)) (fluxauth.Token, error) {
-
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout)
-	defer cancel()
+func (c *TokenCache) fetch(ctx context.Context, fetch fetchFunc) (fluxauth.Token, error) {
 	c.metrics.fetchStarted()
 	defer c.metrics.fetchFinished()
 	token, err := fetch(ctx)
 	if err == nil && token == nil {
 		err = errNoTokenFetched
 	}
-	return token, err
+	return token, c.flights.fetchErr(ctx, err)
+}
+
+// peek returns key's entry, or nil, without marking it used.
+func (c *TokenCache) peek(key string) *tokenEntry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.entries[key]
 }
 
 // lookup returns key's entry, or nil, and marks it used.
@@ -252,12 +317,18 @@ func (c *TokenCache) lookup(key string) *tokenEntry {
 }
 
 // store caches token under key in a full cache's evicted slot, a free slot,
-// or the slot of the token it replaces.
-func (c *TokenCache) store(key string, token fluxauth.Token) {
-	e := newTokenEntry(key, token, c.now(), c.maxDuration)
+// or the slot of the token it replaces, unless that token came from a flight
+// that started after this one (seq): a hung fetch that succeeds late must
+// not undo a newer one.
+func (c *TokenCache) store(key string, seq uint64, token fluxauth.Token) {
+	e := newTokenEntry(key, seq, token, c.now(), c.maxDuration)
 
 	c.mu.Lock()
 	old, replaced := c.entries[key]
+	if replaced && old.seq > seq {
+		c.mu.Unlock()
+		return
+	}
 	evicted := false
 	switch {
 	case replaced:
@@ -313,6 +384,7 @@ func (c *TokenCache) DeleteEventsForObject(kind, name, namespace, operation stri
 // tokenEntry is a cached token with the deadlines computed when it was stored.
 type tokenEntry struct {
 	key       string
+	seq       uint64 // of the flight that fetched it
 	token     fluxauth.Token
 	refreshAt time.Time     // start a background refresh from here on
 	staleAt   tokenDeadline // stop serving without a fetch
@@ -324,13 +396,14 @@ type tokenEntry struct {
 	referenced     atomic.Bool // used since the eviction hand last passed it
 }
 
-func newTokenEntry(key string, token fluxauth.Token, now time.Time, maxDuration time.Duration) *tokenEntry {
+func newTokenEntry(key string, seq uint64, token fluxauth.Token, now time.Time, maxDuration time.Duration) *tokenEntry {
 	lifetime := token.GetDuration()
 	// As upstream, which follows kubelet's rotation of ServiceAccount tokens:
 	// fresh for 80% of the lifetime, never longer than maxDuration.
 	fresh := min(lifetime*8/10, maxDuration)
 	return &tokenEntry{
 		key:   key,
+		seq:   seq,
 		token: token,
 		// 90% of the fresh window leaves the background refresh the last 10%
 		// (~5 minutes of a 1h cap) to finish before callers would block.
@@ -357,4 +430,149 @@ func newTokenDeadline(t time.Time) tokenDeadline {
 
 func (d tokenDeadline) passed(now time.Time) bool {
 	return !d.mono.After(now) || !d.unix.After(now)
+}
+
+// tokenFlights lets concurrent misses on a key share one fetch, a flight,
+// without letting a hung fetch hold the key. x/sync/singleflight keeps a
+// key's flight until its fetch returns, so every caller behind a hung fetch
+// failed until the fetch timeout, long after the fault had cleared. Here:
+//
+//   - a caller joins the key's current flight only while it is younger than
+//     the hedge delay, and otherwise starts a new one that becomes current:
+//     at most one new flight per key per hedge delay;
+//   - the first token any flight of a key brings answers the callers of all
+//     of them, so callers of a hung flight are not left behind;
+//   - a superseded flight is cancelled as soon as nobody waits for it; the
+//     current one runs on without callers, to fill the cache;
+//   - every flight is bounded by the fetch timeout.
+type tokenFlights struct {
+	timeout    time.Duration
+	errTimeout error // the cause of a flight's context when timeout passes
+	hedgeDelay time.Duration
+
+	// mu guards seq, byKey, and the waiters and result of every flight.
+	mu    sync.Mutex
+	seq   uint64
+	byKey map[string][]*tokenFlight // unfinished flights, oldest first; the last is current
+}
+
+// tokenFlight is one fetch for a key, shared by the callers that joined it.
+type tokenFlight struct {
+	seq     uint64    // start order: a store never replaces a later flight's token
+	started time.Time // for the hedge delay
+	cancel  context.CancelFunc
+	done    chan struct{} // closed once result and err are set
+
+	// Guarded by tokenFlights.mu; result and err are read-only once done
+	// is closed.
+	waiters  int
+	finished bool
+	result   tokenFlightResult
+	err      error
+}
+
+// tokenFlightResult is what one flight hands to all of its callers.
+type tokenFlightResult struct {
+	token     fluxauth.Token
+	fromCache bool
+}
+
+func newTokenFlights(timeout, hedgeDelay time.Duration) tokenFlights {
+	return tokenFlights{
+		timeout:    timeout,
+		errTimeout: fmt.Errorf("token fetch timed out after %s: %w", timeout, context.DeadlineExceeded),
+		hedgeDelay: hedgeDelay,
+		byKey:      make(map[string][]*tokenFlight),
+	}
+}
+
+// join adds the caller to key's current flight, or starts a new flight if
+// there is none or the current one is older than the hedge delay. For a new
+// flight it also returns the context to run its fetch on: detached from
+// ctx's cancellation but with its values, bounded by the fetch timeout. The
+// caller must leave the flight when it stops waiting.
+func (g *tokenFlights) join(ctx context.Context, key string) (f *tokenFlight, fetchCtx context.Context) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	live := g.byKey[key]
+	if n := len(live); n > 0 {
+		current := live[n-1]
+		if time.Since(current.started) < g.hedgeDelay {
+			current.waiters++
+			return current, nil
+		}
+		if current.waiters == 0 {
+			current.cancel() // superseded, and nobody waits for it
+		}
+	}
+	g.seq++
+	fetchCtx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), g.timeout, g.errTimeout)
+	f = &tokenFlight{seq: g.seq, started: time.Now(), cancel: cancel, done: make(chan struct{}), waiters: 1}
+	g.byKey[key] = append(live, f)
+	return f, fetchCtx
+}
+
+// leave removes a caller from f, and cancels f if it was the last one and a
+// newer flight superseded f.
+func (g *tokenFlights) leave(key string, f *tokenFlight) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f.waiters--
+	if f.waiters == 0 && !f.finished && !g.isCurrentLocked(key, f) {
+		f.cancel()
+	}
+}
+
+func (g *tokenFlights) isCurrentLocked(key string, f *tokenFlight) bool {
+	live := g.byKey[key]
+	return len(live) > 0 && live[len(live)-1] == f
+}
+
+// finish hands f's result to its callers; a token goes to the callers of
+// every flight of key, whose fetches are then no longer needed. Only the
+// first result of a flight counts.
+func (g *tokenFlights) finish(key string, f *tokenFlight, r tokenFlightResult, err error) {
+	g.mu.Lock()
+	if f.finished {
+		g.mu.Unlock()
+		return
+	}
+	var answered []*tokenFlight
+	if err == nil {
+		answered = g.byKey[key]
+		delete(g.byKey, key)
+	} else {
+		answered = []*tokenFlight{f}
+		g.removeLocked(key, f)
+	}
+	for _, a := range answered {
+		a.finished, a.result, a.err = true, r, err
+		close(a.done)
+	}
+	g.mu.Unlock()
+
+	for _, a := range answered {
+		if a != f {
+			a.cancel()
+		}
+	}
+}
+
+func (g *tokenFlights) removeLocked(key string, f *tokenFlight) {
+	live := slices.DeleteFunc(g.byKey[key], func(l *tokenFlight) bool { return l == f })
+	if len(live) == 0 {
+		delete(g.byKey, key)
+		return
+	}
+	g.byKey[key] = live
+}
+
+// fetchErr is err, or the fetch timeout error if the flight's context
+// (fetchCtx) ran out of time: the provider's own wording of a cancelled
+// request would not say that the cache gave up, nor after how long.
+func (g *tokenFlights) fetchErr(fetchCtx context.Context, err error) error {
+	if err != nil && context.Cause(fetchCtx) == g.errTimeout {
+		return g.errTimeout
+	}
+	return err
 }

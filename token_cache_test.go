@@ -93,6 +93,12 @@ func TestNewTokenCache_Errors(t *testing.T) {
 		{name: "negative capacity", capacity: -1, wantErr: "invalid token cache capacity '-1': must be greater than zero"},
 		{name: "zero max duration", capacity: 1, opts: []TokenCacheOption{WithMaxDuration(0)},
 			wantErr: "invalid token cache max duration '0s': must be greater than zero"},
+		{name: "zero fetch timeout", capacity: 1, opts: []TokenCacheOption{WithFetchTimeout(0)},
+			wantErr: "invalid token cache fetch timeout '0s': must be greater than zero"},
+		{name: "negative fetch timeout", capacity: 1, opts: []TokenCacheOption{WithFetchTimeout(-time.Second)},
+			wantErr: "invalid token cache fetch timeout '-1s': must be greater than zero"},
+		{name: "zero fetch hedge delay", capacity: 1, opts: []TokenCacheOption{WithFetchHedgeDelay(0)},
+			wantErr: "invalid token cache fetch hedge delay '0s': must be greater than zero"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -352,25 +358,6 @@ func TestTokenCache_FetchContextIsDetachedAndBounded(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(hit).To(BeTrue())
 			g.Expect(tokenID(tok)).To(Equal("a"))
-		})
-	})
-
-	t.Run("times out", func(t *testing.T) {
-		t.Parallel()
-		synctest.Test(t, func(t *testing.T) {
-			g := NewWithT(t)
-			c, err := NewTokenCache(1)
-			g.Expect(err).NotTo(HaveOccurred())
-			c.fetchTimeout = 5 * time.Second
-
-			start := time.Now()
-			_, _, err = c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, func(ctx context.Context) (fluxauth.Token, error) {
-				<-ctx.Done() // a provider that never answers
-				return nil, ctx.Err()
-			})
-			g.Expect(err).To(MatchError(context.DeadlineExceeded))
-			g.Expect(time.Since(start)).To(Equal(5 * time.Second))
-			g.Expect(c.Len()).To(Equal(0))
 		})
 	})
 }
@@ -772,4 +759,277 @@ func TestTokenCache_DeleteEventsForObjectWithoutMetrics(t *testing.T) {
 	g.Expect(func() { c.DeleteEventsForObject("k", "n", "ns", "op") }).NotTo(Panic())
 	var nilCache *TokenCache
 	g.Expect(func() { nilCache.DeleteEventsForObject("k", "n", "ns", "op") }).NotTo(Panic())
+}
+
+// flakyUpstream is a provider that hangs while it is faulty: a fetch started
+// then waits for its context, as a request on a dead connection does, while
+// fetches started after the fault cleared answer at once.
+type flakyUpstream struct {
+	faulty atomic.Bool
+	calls  atomic.Int32
+
+	mu      sync.Mutex
+	fetches []context.Context // guarded by mu: every fetch's context, in call order
+}
+
+func (u *flakyUpstream) fetch(ctx context.Context) (fluxauth.Token, error) {
+	n := u.calls.Add(1)
+	u.mu.Lock()
+	u.fetches = append(u.fetches, ctx)
+	u.mu.Unlock()
+	if u.faulty.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return &cacheTestToken{id: fmt.Sprint("token-", n), d: time.Hour}, nil
+}
+
+// fetchCtx is the context of the nth fetch, from 1.
+func (u *flakyUpstream) fetchCtx(n int) context.Context {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.fetches[n-1]
+}
+
+// getAsync calls getOrFetch with a timeout in the background.
+func getAsync(c *TokenCache, key string, timeout time.Duration, fetch func(context.Context) (fluxauth.Token, error)) <-chan cacheTestResult {
+	out := make(chan cacheTestResult, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		tok, hit, err := c.getOrFetch(ctx, key, cache.InvolvedObject{}, fetch)
+		out <- cacheTestResult{tok, hit, err}
+	}()
+	return out
+}
+
+func TestTokenCache_CallerWaitsAtMostItsContext(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name    string
+		ctx     func() (context.Context, context.CancelFunc)
+		wantErr string
+		wantIs  error
+		wantAt  time.Duration
+	}{
+		{name: "deadline",
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 3*time.Second)
+			},
+			wantErr: "gave up waiting for the token fetch after 3s: context deadline exceeded",
+			wantIs:  context.DeadlineExceeded, wantAt: 3 * time.Second},
+		{name: "cancelled",
+			ctx: func() (context.Context, context.CancelFunc) {
+				ctx, cancel := context.WithCancel(context.Background())
+				time.AfterFunc(1500*time.Millisecond, cancel)
+				return ctx, cancel
+			},
+			wantErr: "gave up waiting for the token fetch after 1.5s: context canceled",
+			wantIs:  context.Canceled, wantAt: 1500 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				g := NewWithT(t)
+				c, err := NewTokenCache(1)
+				g.Expect(err).NotTo(HaveOccurred())
+				u := &flakyUpstream{}
+				u.faulty.Store(true)
+
+				ctx, cancel := tt.ctx()
+				defer cancel()
+				start := time.Now()
+				tok, hit, err := c.getOrFetch(ctx, "k", cache.InvolvedObject{}, u.fetch)
+				g.Expect(err).To(MatchError(tt.wantErr))
+				g.Expect(errors.Is(err, tt.wantIs)).To(BeTrue())
+				g.Expect(tok).To(BeNil())
+				g.Expect(hit).To(BeFalse())
+				g.Expect(time.Since(start)).To(Equal(tt.wantAt))
+				time.Sleep(defaultTokenFetchTimeout) // for the abandoned fetch to time out
+			})
+		})
+	}
+}
+
+func TestTokenCache_FetchTimeoutBoundsTheFlight(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name  string
+		fetch func(release <-chan struct{}) func(context.Context) (fluxauth.Token, error)
+	}{
+		{name: "a fetch that stops at its deadline", fetch: func(<-chan struct{}) func(context.Context) (fluxauth.Token, error) {
+			return func(ctx context.Context) (fluxauth.Token, error) {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+		}},
+		{name: "a fetch that ignores its context", fetch: func(release <-chan struct{}) func(context.Context) (fluxauth.Token, error) {
+			return func(context.Context) (fluxauth.Token, error) {
+				<-release
+				return &cacheTestToken{id: "late", d: time.Hour}, nil
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				g := NewWithT(t)
+				c, err := NewTokenCache(1, WithFetchTimeout(5*time.Second), WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+				g.Expect(err).NotTo(HaveOccurred())
+				release := make(chan struct{})
+				defer close(release)
+
+				start := time.Now()
+				_, _, err = c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, tt.fetch(release))
+				g.Expect(err).To(MatchError("token fetch timed out after 5s: context deadline exceeded"))
+				g.Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue())
+				g.Expect(time.Since(start)).To(Equal(5 * time.Second))
+				g.Expect(c.Len()).To(Equal(0))
+			})
+		})
+	}
+}
+
+// The fault of issue 9: a fetch hangs, the fault clears, and callers must
+// not go on failing until the hung fetch times out.
+func TestTokenCache_JoinAfterRecovery(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		g := NewWithT(t)
+		c, err := NewTokenCache(1, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+		g.Expect(err).NotTo(HaveOccurred())
+		u := &flakyUpstream{}
+		u.faulty.Store(true)
+		start := time.Now()
+
+		first := getAsync(c, "k", 10*time.Second, u.fetch)
+		time.Sleep(defaultTokenFetchHedgeDelay - 1)
+		joined := getAsync(c, "k", 10*time.Second, u.fetch) // within the hedge delay: shares the hung fetch
+		synctest.Wait()
+		g.Expect(u.calls.Load()).To(Equal(int32(1)))
+
+		time.Sleep(1) // the hung fetch is now as old as the hedge delay
+		u.faulty.Store(false)
+		tok, hit, err := c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, u.fetch)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(hit).To(BeFalse())
+		g.Expect(tokenID(tok)).To(Equal("token-2"))
+		g.Expect(time.Since(start)).To(Equal(defaultTokenFetchHedgeDelay), "one round trip, no wait for the hung fetch")
+		g.Expect(u.calls.Load()).To(Equal(int32(2)), "exactly one extra upstream call")
+
+		// The callers of the hung fetch get the new token at once, and the
+		// hung fetch, now useless, is cancelled.
+		for _, r := range []cacheTestResult{<-first, <-joined} {
+			g.Expect(r.err).NotTo(HaveOccurred())
+			g.Expect(tokenID(r.token)).To(Equal("token-2"))
+		}
+		g.Expect(time.Since(start)).To(Equal(defaultTokenFetchHedgeDelay))
+		synctest.Wait()
+		g.Expect(u.fetchCtx(1).Err()).To(MatchError(context.Canceled))
+		g.Expect(testutil.ToFloat64(c.metrics.inflight)).To(BeZero())
+
+		tok, hit, err = c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, u.fetch)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(hit).To(BeTrue())
+		g.Expect(tokenID(tok)).To(Equal("token-2"))
+		g.Expect(u.calls.Load()).To(Equal(int32(2)))
+	})
+}
+
+func TestTokenCache_AtMostOneNewFlightPerHedgeDelay(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		g := NewWithT(t)
+		c, err := NewTokenCache(1, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+		g.Expect(err).NotTo(HaveOccurred())
+		u := &flakyUpstream{}
+		u.faulty.Store(true)
+
+		// A caller every 500ms for 10s, each giving up after 1s.
+		var results []<-chan cacheTestResult
+		for range 20 {
+			results = append(results, getAsync(c, "k", time.Second, u.fetch))
+			time.Sleep(500 * time.Millisecond)
+		}
+		for _, r := range results {
+			g.Expect((<-r).err).To(MatchError(context.DeadlineExceeded))
+		}
+		g.Expect(u.calls.Load()).To(Equal(int32(5)), "new flights at 0, 2, 4, 6 and 8s")
+
+		// The superseded flights were cancelled when their last caller gave
+		// up; the current one runs on to its timeout, to fill the cache.
+		synctest.Wait()
+		for n := 1; n <= 4; n++ {
+			g.Expect(u.fetchCtx(n).Err()).To(MatchError(context.Canceled), "flight %d", n)
+		}
+		g.Expect(u.fetchCtx(5).Err()).To(BeNil())
+		time.Sleep(defaultTokenFetchTimeout)
+		g.Expect(u.fetchCtx(5).Err()).To(MatchError(context.DeadlineExceeded))
+		synctest.Wait()
+		g.Expect(testutil.ToFloat64(c.metrics.inflight)).To(BeZero())
+		g.Expect(testutil.ToFloat64(c.metrics.fetchErrors)).To(Equal(5.0))
+	})
+}
+
+func TestTokenCache_SupersededFlightRunsWhileItHasCallers(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		g := NewWithT(t)
+		c, err := NewTokenCache(1)
+		g.Expect(err).NotTo(HaveOccurred())
+		u := &flakyUpstream{}
+		u.faulty.Store(true)
+
+		first := getAsync(c, "k", 10*time.Second, u.fetch)
+		time.Sleep(3 * time.Second)
+		second := getAsync(c, "k", 20*time.Second, u.fetch)
+		synctest.Wait()
+		g.Expect(u.calls.Load()).To(Equal(int32(2)))
+
+		time.Sleep(10*time.Second - 3*time.Second - 1)
+		g.Expect(u.fetchCtx(1).Err()).To(BeNil(), "its caller still waits")
+		time.Sleep(1)
+		g.Expect((<-first).err).To(MatchError(context.DeadlineExceeded))
+		synctest.Wait()
+		g.Expect(u.fetchCtx(1).Err()).To(MatchError(context.Canceled))
+		g.Expect(u.fetchCtx(2).Err()).To(BeNil())
+
+		g.Expect((<-second).err).To(MatchError(context.DeadlineExceeded))
+		time.Sleep(defaultTokenFetchTimeout) // for the abandoned fetch to time out
+	})
+}
+
+// A hung fetch that succeeds after a newer one must not replace its token.
+func TestTokenCache_LateSuccessNeverOverwritesNewerToken(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		g := NewWithT(t)
+		c, err := NewTokenCache(1, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+		g.Expect(err).NotTo(HaveOccurred())
+		var calls atomic.Int32
+		release := make(chan struct{})
+		slow := func(context.Context) (fluxauth.Token, error) { // ignores cancellation
+			calls.Add(1)
+			<-release
+			return &cacheTestToken{id: "late", d: time.Hour}, nil
+		}
+
+		first := getAsync(c, "k", time.Minute, slow)
+		time.Sleep(defaultTokenFetchHedgeDelay)
+		tok, _, err := c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, fetchToken(&calls, "new", time.Hour))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(tokenID(tok)).To(Equal("new"))
+		g.Expect(tokenID((<-first).token)).To(Equal("new"))
+
+		close(release)
+		synctest.Wait()
+		tok, hit, err := c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, fetchError(&calls))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(hit).To(BeTrue())
+		g.Expect(tokenID(tok)).To(Equal("new"))
+		g.Expect(calls.Load()).To(Equal(int32(2)))
+		g.Expect(testutil.ToFloat64(c.metrics.items)).To(Equal(1.0))
+	})
 }
