@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	fluxauth "github.com/fluxcd/pkg/auth"
 	"github.com/fluxcd/pkg/cache"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 const (
@@ -25,11 +27,27 @@ const (
 	// second; a fetch older than this is likely hung, and a caller arriving
 	// now had better try afresh than inherit what is left of its timeout.
 	defaultTokenFetchHedgeDelay = 2 * time.Second
+
+	// maxTokenSafetyMargin caps the part of a token's lifetime that the
+	// cache does not serve (see tokenSafetyMargin).
+	maxTokenSafetyMargin = 30 * time.Second
 )
 
-// errNoTokenFetched stops a nil token from being cached; it would panic on
-// the next GetDuration.
-var errNoTokenFetched = errors.New("failed to fetch token: provider returned no token and no error")
+// tokenRefreshBackoff paces the retries of a failed background refresh: 1s,
+// 2s, 4s, … up to a minute, each up to 50% longer at random, so that keys
+// whose refreshes failed together (an STS outage) do not retry together. The
+// cap, not a count, ends the growth; the retries end when the token does.
+var tokenRefreshBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: time.Minute}
+
+var (
+	// errNoTokenFetched stops a nil token from being cached; it would panic
+	// on the next GetDuration.
+	errNoTokenFetched = errors.New("failed to fetch token: provider returned no token and no error")
+
+	// errTokenExpiredOnArrival stops a token that the cache could not serve
+	// from being cached, and being fetched again by every caller.
+	errTokenExpiredOnArrival = errors.New("provider returned a token that is already expired or about to expire")
+)
 
 // TokenCache caches access tokens by key without ever holding a lock across
 // a network call, unlike cache.TokenCache of fluxcd/pkg/cache:
@@ -41,14 +59,22 @@ var errNoTokenFetched = errors.New("failed to fetch token: provider returned no 
 //   - a fetch is shared only for the hedge delay: a caller arriving later
 //     starts a new one, so a hung fetch holds up only the callers that
 //     joined it, and only until a newer fetch brings a token;
-//   - a hot key is refreshed in the background shortly before it goes stale,
-//     so its callers never block on the provider;
-//   - when a refresh fails but the cached token has not really expired yet,
-//     the cached token is served and the failure reported, not returned.
+//   - a valid token is always served at hit speed (stale-while-revalidate):
+//     a key in use is refreshed in the background, and while that refresh
+//     runs, hangs or fails, callers get the cached token. A failed refresh
+//     is retried with jittered exponential backoff (1s, 2s, … up to 1 min)
+//     while the token stays valid, and reported to the refresh-failure
+//     handler and the metrics, never to a caller. Callers only wait for a
+//     fetch when the key has no valid token.
 //
-// Expiry follows upstream: a token is fresh for 80% of its lifetime, capped at
-// the max duration (1h), checked against both the monotonic and the wall
-// clock. The cache holds at most its capacity; to make room it evicts a
+// Refresh follows upstream's expiry policy: upstream serves a token for 80%
+// of its lifetime, capped at the max duration (1h); the refresh starts at 90%
+// of that window, so a healthy key gets its new token about when upstream's
+// would. A token stays valid, and is served, until its expiry less a safety
+// margin of 10% of its lifetime, at most 30s, so that it does not expire in
+// the caller's hands. Every deadline is checked against both the monotonic
+// and the wall clock. A token that a provider returns already expired or
+// within the margin is an error, never cached. The cache holds at most its capacity; to make room it evicts a
 // token that was not used since the eviction hand last passed it (CLOCK, an
 // approximation of least recently used that keeps hits on the read lock).
 //
@@ -93,9 +119,12 @@ type tokenCacheOptions struct {
 	now              func() time.Time
 }
 
-// WithMaxDuration caps how long a token is served from the cache. Optional.
-// Defaults to cache.TokenMaxDuration (1h), which is also the largest value
-// honoured, as upstream. Must be greater than zero.
+// WithMaxDuration caps how long a token is served before it is refreshed:
+// the refresh starts at 90% of the lesser of this and 80% of the token's
+// lifetime. While refreshes fail, the token is still served until it expires
+// (less the safety margin). Optional. Defaults to cache.TokenMaxDuration
+// (1h), which is also the largest value honoured, as upstream. Must be
+// greater than zero.
 func WithMaxDuration(d time.Duration) TokenCacheOption {
 	return func(o *tokenCacheOptions) { o.maxDuration = d }
 }
@@ -130,16 +159,19 @@ func WithMetricsPrefix(p string) TokenCacheOption {
 	return func(o *tokenCacheOptions) { o.metricsPrefix = p }
 }
 
-// WithRefreshFailureHandler is told about a failed refresh whose error was
-// hidden from callers because a still-valid cached token was served instead.
-// Use it to log: nothing else surfaces these failures. It runs inside the
-// key's fetch, so keep it fast. Optional. key is the cache key as given to
-// the cache; err comes from the provider.
+// WithRefreshFailureHandler is told about each failed attempt of a background
+// refresh, whose error callers never see: they get the still-valid cached
+// token instead. Use it to log; nothing else says why a refresh failed. It
+// runs on the key's refresh goroutine, between retries, so keep it fast.
+// Optional. key is the cache key as given to the cache; err comes from the
+// provider or says that the fetch timed out.
 func WithRefreshFailureHandler(f func(key string, err error)) TokenCacheOption {
 	return func(o *tokenCacheOptions) { o.onRefreshFailure = f }
 }
 
-// WithClock replaces time.Now, for tests. Optional.
+// WithClock replaces time.Now for the tokens' deadlines, for tests.
+// Optional. Fetch timeouts, the hedge delay and retry backoff run on the
+// runtime's timers.
 func WithClock(now func() time.Time) TokenCacheOption {
 	return func(o *tokenCacheOptions) { o.now = now }
 }
@@ -199,23 +231,15 @@ func NewTokenCache(capacity int, opts ...TokenCacheOption) (*TokenCache, error) 
 // getOrFetch returns the cached token for key, or a fetched one, sharing
 // fetches between concurrent callers. obj is the Flux object on whose behalf
 // we fetch (for hit/miss metrics); zero value = don't record. hit reports
-// whether the token came from the cache rather than from a fetch; a
-// still-valid token served because its refresh failed counts as a hit.
+// whether the token came from the cache rather than from a fetch.
 func (c *TokenCache) getOrFetch(ctx context.Context, key string, obj cache.InvolvedObject,
 	fetch fetchFunc) (token fluxauth.Token, hit bool, err error) {
 
 	defer func() { c.metrics.recordRequest(obj, hit, err) }()
 
 	now := c.now()
-	if e := c.lookup(key); e != nil && !e.stale(now) {
-		// Refresh ahead: at most one background fetch per entry (the CAS),
-		// so a hot key costs one provider call per lifetime, not one per hit.
-		// If it fails, the next try comes once the entry is stale, from a
-		// caller that then waits for it (and still gets this token if that
-		// fails too).
-		if !now.Before(e.refreshAt) && e.refreshStarted.CompareAndSwap(false, true) {
-			go func() { _, _ = c.await(context.WithoutCancel(ctx), key, fetch) }()
-		}
+	if e := c.lookup(key); e != nil && e.usable(now) {
+		c.refreshIfDue(ctx, e, now, fetch)
 		return e.token, true, nil
 	}
 
@@ -224,6 +248,37 @@ func (c *TokenCache) getOrFetch(ctx context.Context, key string, obj cache.Invol
 		return nil, false, err
 	}
 	return r.token, r.fromCache, nil
+}
+
+// refreshIfDue starts e's background refresh once e is past its refresh
+// point: one per entry, so a hot key costs one refresh per lifetime, not one
+// per hit. The flag is read before the CAS so that the hits of a hot key do
+// not all write it.
+func (c *TokenCache) refreshIfDue(ctx context.Context, e *tokenEntry, now time.Time, fetch fetchFunc) {
+	if e.fresh(now) || e.refreshStarted.Load() || !e.refreshStarted.CompareAndSwap(false, true) {
+		return
+	}
+	go c.refresh(context.WithoutCancel(ctx), e, fetch)
+}
+
+// refresh replaces e in the background while callers keep getting it. A
+// failed attempt goes to the refresh-failure handler (and, as every fetch,
+// to the metrics), and is retried with tokenRefreshBackoff. It gives up when
+// e is no longer valid, or no longer cached; a caller then fetches for
+// itself. Each attempt is a flight, bounded by the fetch timeout.
+func (c *TokenCache) refresh(ctx context.Context, e *tokenEntry, fetch fetchFunc) {
+	ctx, cancel := context.WithTimeout(ctx, e.usableUntil.left(c.now()))
+	defer cancel()
+	_ = tokenRefreshBackoff.DelayFunc().Until(ctx, true, true, func(ctx context.Context) (bool, error) {
+		if c.peek(e.key) != e || !e.usable(c.now()) {
+			return true, nil
+		}
+		if _, err := c.await(ctx, e.key, fetch); err != nil {
+			c.onRefreshFailure(e.key, err)
+			return false, nil
+		}
+		return true, nil
+	})
 }
 
 // await joins key's flight, or starts one, and waits for its result as long
@@ -263,37 +318,35 @@ func (c *TokenCache) fly(ctx context.Context, key string, f *tokenFlight, fetch 
 	c.flights.finish(key, f, r, err)
 }
 
-// fill fetches and stores a new token for key, unless one was stored while
-// the caller was getting to the flight, and falls back to the cached token if
-// the fetch fails before that token expires. seq is the flight's.
+// fill fetches and stores a new token for key, unless a fresh one was stored
+// while the caller was getting to the flight. seq is the flight's.
 func (c *TokenCache) fill(ctx context.Context, key string, seq uint64, fetch fetchFunc) (tokenFlightResult, error) {
 	prev := c.peek(key)
-	if now := c.now(); prev != nil && !prev.stale(now) && now.Before(prev.refreshAt) {
+	if prev != nil && prev.fresh(c.now()) {
 		return tokenFlightResult{prev.token, true}, nil
 	}
 
-	token, err := c.fetch(ctx, fetch)
+	e, err := c.fetch(ctx, key, seq, fetch)
 	c.metrics.recordFetch(prev != nil, err)
 	if err != nil {
-		// Errors are never cached: the next caller tries again.
-		if prev != nil && !prev.expired(c.now()) {
-			c.onRefreshFailure(key, err)
-			return tokenFlightResult{prev.token, true}, nil
-		}
-		return tokenFlightResult{}, err
+		return tokenFlightResult{}, err // never cached: the next caller tries again
 	}
-	c.store(key, seq, token)
-	return tokenFlightResult{token, false}, nil
+	c.store(e)
+	return tokenFlightResult{e.token, false}, nil
 }
 
-func (c *TokenCache) fetch(ctx context.Context, fetch fetchFunc) (fluxauth.Token, error) {
+// fetch calls the provider and checks that what it returned can be cached.
+func (c *TokenCache) fetch(ctx context.Context, key string, seq uint64, fetch fetchFunc) (*tokenEntry, error) {
 	c.metrics.fetchStarted()
-	defer c.metrics.fetchFinished()
 	token, err := fetch(ctx)
-	if err == nil && token == nil {
-		err = errNoTokenFetched
+	c.metrics.fetchFinished()
+	switch {
+	case err != nil:
+		return nil, c.flights.fetchErr(ctx, err)
+	case token == nil:
+		return nil, errNoTokenFetched
 	}
-	return token, c.flights.fetchErr(ctx, err)
+	return newTokenEntry(key, seq, token, c.now(), c.maxDuration)
 }
 
 // peek returns key's entry, or nil, without marking it used.
@@ -316,16 +369,13 @@ func (c *TokenCache) lookup(key string) *tokenEntry {
 	return e
 }
 
-// store caches token under key in a full cache's evicted slot, a free slot,
-// or the slot of the token it replaces, unless that token came from a flight
-// that started after this one (seq): a hung fetch that succeeds late must
-// not undo a newer one.
-func (c *TokenCache) store(key string, seq uint64, token fluxauth.Token) {
-	e := newTokenEntry(key, seq, token, c.now(), c.maxDuration)
-
+// store caches e in a full cache's evicted slot, a free slot, or the slot of
+// the token it replaces, unless that token came from a flight that started
+// after e's: a hung fetch that succeeds late must not undo a newer one.
+func (c *TokenCache) store(e *tokenEntry) {
 	c.mu.Lock()
-	old, replaced := c.entries[key]
-	if replaced && old.seq > seq {
+	old, replaced := c.entries[e.key]
+	if replaced && old.seq > e.seq {
 		c.mu.Unlock()
 		return
 	}
@@ -343,7 +393,7 @@ func (c *TokenCache) store(key string, seq uint64, token fluxauth.Token) {
 		evicted = true
 	}
 	c.ring[e.slot] = e
-	c.entries[key] = e
+	c.entries[e.key] = e
 	c.mu.Unlock()
 
 	c.metrics.recordStore(replaced, evicted)
@@ -383,12 +433,11 @@ func (c *TokenCache) DeleteEventsForObject(kind, name, namespace, operation stri
 
 // tokenEntry is a cached token with the deadlines computed when it was stored.
 type tokenEntry struct {
-	key       string
-	seq       uint64 // of the flight that fetched it
-	token     fluxauth.Token
-	refreshAt time.Time     // start a background refresh from here on
-	staleAt   tokenDeadline // stop serving without a fetch
-	expiresAt tokenDeadline // stop serving at all, even if a refresh fails
+	key         string
+	seq         uint64 // of the flight that fetched it
+	token       fluxauth.Token
+	refreshAt   tokenDeadline // start a background refresh from here on
+	usableUntil tokenDeadline // serve it until here, refreshed or not
 
 	slot int // index in TokenCache.ring, guarded by TokenCache.mu
 
@@ -396,25 +445,42 @@ type tokenEntry struct {
 	referenced     atomic.Bool // used since the eviction hand last passed it
 }
 
-func newTokenEntry(key string, seq uint64, token fluxauth.Token, now time.Time, maxDuration time.Duration) *tokenEntry {
+// newTokenEntry computes token's deadlines, fetched at now, and refuses a
+// token that would not be usable at all.
+func newTokenEntry(key string, seq uint64, token fluxauth.Token, now time.Time, maxDuration time.Duration) (*tokenEntry, error) {
 	lifetime := token.GetDuration()
+	expiry := now.Add(lifetime)
+	usableUntil := newTokenDeadline(expiry.Add(-tokenSafetyMargin(lifetime)))
+	if lifetime <= 0 || usableUntil.passed(now) {
+		return nil, fmt.Errorf("failed to fetch token: %w: it expires at '%s' (lifetime '%s')",
+			errTokenExpiredOnArrival, expiry.UTC().Format(time.RFC3339Nano), lifetime)
+	}
 	// As upstream, which follows kubelet's rotation of ServiceAccount tokens:
-	// fresh for 80% of the lifetime, never longer than maxDuration.
+	// fresh for 80% of the lifetime, never longer than maxDuration. Starting
+	// the refresh at 90% of that leaves it the rest of the lifetime, less
+	// the margin, to succeed before callers would have to wait.
 	fresh := min(lifetime*8/10, maxDuration)
 	return &tokenEntry{
-		key:   key,
-		seq:   seq,
-		token: token,
-		// 90% of the fresh window leaves the background refresh the last 10%
-		// (~5 minutes of a 1h cap) to finish before callers would block.
-		refreshAt: now.Add(fresh * 9 / 10),
-		staleAt:   newTokenDeadline(now.Add(fresh)),
-		expiresAt: newTokenDeadline(now.Add(lifetime)),
-	}
+		key:         key,
+		seq:         seq,
+		token:       token,
+		refreshAt:   newTokenDeadline(now.Add(fresh * 9 / 10)),
+		usableUntil: usableUntil,
+	}, nil
 }
 
-func (e *tokenEntry) stale(now time.Time) bool   { return e.staleAt.passed(now) }
-func (e *tokenEntry) expired(now time.Time) bool { return e.expiresAt.passed(now) }
+// tokenSafetyMargin is the end of a token's lifetime that is not served, so
+// that a token does not expire between the cache and the cloud API it is
+// sent to: 10% of the lifetime, at most 30s (as the 10s of x/oauth2's
+// expiryDelta, with room for a slow request).
+func tokenSafetyMargin(lifetime time.Duration) time.Duration {
+	return min(lifetime/10, maxTokenSafetyMargin)
+}
+
+func (e *tokenEntry) usable(now time.Time) bool { return !e.usableUntil.passed(now) }
+
+// fresh says that e needs no refresh yet.
+func (e *tokenEntry) fresh(now time.Time) bool { return !e.refreshAt.passed(now) }
 
 // tokenDeadline is checked pessimistically, as upstream: against the
 // monotonic clock, and against the wall clock truncated to the second, which
@@ -430,6 +496,11 @@ func newTokenDeadline(t time.Time) tokenDeadline {
 
 func (d tokenDeadline) passed(now time.Time) bool {
 	return !d.mono.After(now) || !d.unix.After(now)
+}
+
+// left is the time until d passes.
+func (d tokenDeadline) left(now time.Time) time.Duration {
+	return min(d.mono.Sub(now), d.unix.Sub(now))
 }
 
 // tokenFlights lets concurrent misses on a key share one fetch, a flight,

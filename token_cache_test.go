@@ -365,33 +365,47 @@ func TestTokenCache_FetchContextIsDetachedAndBounded(t *testing.T) {
 func TestTokenCache_Expiry(t *testing.T) {
 	t.Parallel()
 
+	// A 100s token: refreshed from 72s (90% of 80%), valid until 90s (its
+	// expiry less a margin of 10%).
 	for _, tt := range []struct {
-		name      string
-		opts      []TokenCacheOption
-		fetchedAt time.Duration // after cacheTestT0
-		lifetime  time.Duration
-		at        time.Duration // after cacheTestT0
-		wantFresh bool
+		name        string
+		opts        []TokenCacheOption
+		fetchedAt   time.Duration // after cacheTestT0
+		lifetime    time.Duration
+		at          time.Duration // after cacheTestT0
+		wantRefresh bool          // the cached token is served and refreshed
+		wantMiss    bool          // the caller waits for a new token
 	}{
-		{name: "fresh when just fetched", lifetime: 100 * time.Second, wantFresh: true},
-		{name: "fresh 1ns before 80% of lifetime", lifetime: 100 * time.Second, at: 80*time.Second - 1, wantFresh: true},
-		{name: "stale at 80% of lifetime", lifetime: 100 * time.Second, at: 80 * time.Second},
-		{name: "long token fresh 1ns before the 1h cap", lifetime: 10 * time.Hour, at: time.Hour - 1, wantFresh: true},
-		{name: "long token stale at the 1h cap", lifetime: 10 * time.Hour, at: time.Hour},
+		{name: "just fetched", lifetime: 100 * time.Second},
+		{name: "1ns before the refresh point", lifetime: 100 * time.Second, at: 72*time.Second - 1},
+		{name: "at the refresh point", lifetime: 100 * time.Second, at: 72 * time.Second, wantRefresh: true},
+		{name: "past upstream's stale point", lifetime: 100 * time.Second, at: 80 * time.Second, wantRefresh: true},
+		{name: "1ns before expiry less the margin", lifetime: 100 * time.Second, at: 90*time.Second - 1, wantRefresh: true},
+		{name: "at expiry less the margin", lifetime: 100 * time.Second, at: 90 * time.Second, wantMiss: true},
+		{name: "long past expiry", lifetime: 100 * time.Second, at: 24 * time.Hour, wantMiss: true},
+		// The 1h cap moves the refresh point, not the validity, whose margin
+		// is capped at 30s.
+		{name: "long token, 1ns before 90% of the 1h cap", lifetime: 10 * time.Hour, at: 54*time.Minute - 1},
+		{name: "long token, at 90% of the 1h cap", lifetime: 10 * time.Hour, at: 54 * time.Minute, wantRefresh: true},
+		{name: "long token, 1ns before expiry less 30s", lifetime: 10 * time.Hour, at: 10*time.Hour - 30*time.Second - 1, wantRefresh: true},
+		{name: "long token, at expiry less 30s", lifetime: 10 * time.Hour, at: 10*time.Hour - 30*time.Second, wantMiss: true},
 		{name: "max duration above 1h is capped at 1h", opts: []TokenCacheOption{WithMaxDuration(2 * time.Hour)},
-			lifetime: 10 * time.Hour, at: time.Hour},
+			lifetime: 10 * time.Hour, at: 54 * time.Minute, wantRefresh: true},
 		{name: "shorter max duration, 1ns before", opts: []TokenCacheOption{WithMaxDuration(10 * time.Minute)},
-			lifetime: time.Hour, at: 10*time.Minute - 1, wantFresh: true},
+			lifetime: time.Hour, at: 9*time.Minute - 1},
 		{name: "shorter max duration, at", opts: []TokenCacheOption{WithMaxDuration(10 * time.Minute)},
-			lifetime: time.Hour, at: 10 * time.Minute},
-		// Fetched at +0.5s, the monotonic deadline is +8.5s, but the wall
-		// clock deadline is truncated to +8s as upstream.
-		{name: "wall clock: fresh 1ns before the truncated second", fetchedAt: 500 * time.Millisecond,
-			lifetime: 10 * time.Second, at: 8*time.Second - 1, wantFresh: true},
-		{name: "wall clock: stale at the truncated second though the monotonic deadline is ahead",
-			fetchedAt: 500 * time.Millisecond, lifetime: 10 * time.Second, at: 8 * time.Second},
-		{name: "long past the deadline", lifetime: 100 * time.Second, at: 24 * time.Hour},
-		{name: "zero lifetime is never fresh", lifetime: 0},
+			lifetime: time.Hour, at: 9 * time.Minute, wantRefresh: true},
+		// Fetched at +0.5s, a 10s token's monotonic deadlines are +7.7s
+		// (refresh) and +9.5s (valid), but the wall clock ones are truncated
+		// to +7s and +9s, as upstream.
+		{name: "wall clock: 1ns before the truncated refresh point", fetchedAt: 500 * time.Millisecond,
+			lifetime: 10 * time.Second, at: 7*time.Second - 1},
+		{name: "wall clock: at the truncated refresh point", fetchedAt: 500 * time.Millisecond,
+			lifetime: 10 * time.Second, at: 7 * time.Second, wantRefresh: true},
+		{name: "wall clock: 1ns before the truncated validity", fetchedAt: 500 * time.Millisecond,
+			lifetime: 10 * time.Second, at: 9*time.Second - 1, wantRefresh: true},
+		{name: "wall clock: at the truncated validity", fetchedAt: 500 * time.Millisecond,
+			lifetime: 10 * time.Second, at: 9 * time.Second, wantMiss: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -408,23 +422,33 @@ func TestTokenCache_Expiry(t *testing.T) {
 				g.Expect(err).NotTo(HaveOccurred())
 
 				clock.Set(cacheTestT0.Add(tt.at))
+				start := time.Now()
 				tok, hit, err := c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetchToken(&calls, "new", time.Hour))
 				g.Expect(err).NotTo(HaveOccurred())
-				if tt.wantFresh {
-					g.Expect(hit).To(BeTrue())
-					g.Expect(tokenID(tok)).To(Equal("old"))
-				} else {
+				g.Expect(time.Since(start)).To(BeZero())
+				synctest.Wait() // for any refresh
+				if tt.wantMiss {
 					g.Expect(hit).To(BeFalse())
 					g.Expect(tokenID(tok)).To(Equal("new"))
+					g.Expect(calls.Load()).To(Equal(int32(2)))
+					return
 				}
-				synctest.Wait() // for any refresh ahead
+				g.Expect(hit).To(BeTrue())
+				g.Expect(tokenID(tok)).To(Equal("old"))
+				if tt.wantRefresh {
+					g.Expect(calls.Load()).To(Equal(int32(2)))
+					tok, _, _ = c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetchError(&calls))
+					g.Expect(tokenID(tok)).To(Equal("new"))
+				} else {
+					g.Expect(calls.Load()).To(Equal(int32(1)))
+				}
 			})
 		})
 	}
 }
 
-// With a 100s token: fresh until 80s, refreshed in the background from 72s
-// (90% of the fresh window), really expired at 100s.
+// With a 100s token: refreshed in the background from 72s (90% of the
+// fresh 80%), valid until 90s.
 const cacheTestLifetime = 100 * time.Second
 
 func TestTokenCache_RefreshAhead(t *testing.T) {
@@ -459,9 +483,9 @@ func TestTokenCache_RefreshAhead(t *testing.T) {
 		g.Expect(hit).To(BeTrue())
 		g.Expect(calls.Load()).To(Equal(int32(1)), "no refresh before 90% of the fresh window")
 
-		// The refresh is blocked, yet hits keep returning the old token,
-		// and start no second refresh.
-		for _, at := range []time.Duration{72 * time.Second, 75 * time.Second, 80*time.Second - 1} {
+		// The refresh is blocked, yet hits keep returning the old token until
+		// it is no longer valid, and start no second refresh.
+		for _, at := range []time.Duration{72 * time.Second, 80 * time.Second, 90*time.Second - 1} {
 			id, hit := get(at)
 			g.Expect(id).To(Equal("old"))
 			g.Expect(hit).To(BeTrue())
@@ -471,7 +495,7 @@ func TestTokenCache_RefreshAhead(t *testing.T) {
 
 		close(release)
 		synctest.Wait()
-		id, hit = get(80 * time.Second)
+		id, hit = get(90 * time.Second)
 		g.Expect(id).To(Equal("new"))
 		g.Expect(hit).To(BeTrue())
 		g.Expect(calls.Load()).To(Equal(int32(2)))
@@ -480,69 +504,220 @@ func TestTokenCache_RefreshAhead(t *testing.T) {
 	})
 }
 
-func TestTokenCache_RefreshFailure(t *testing.T) {
+// Issue 9: with a 40s token and a refresh that hangs, callers after 32s (the
+// old stale point) joined the hung refresh and failed at their deadline,
+// though the cached token was valid until 40s. A valid token is served at
+// hit speed whatever its refresh does, and only the refresh-failure handler
+// and the metrics hear of the trouble.
+func TestTokenCache_ServesValidTokenWhateverItsRefreshDoes(t *testing.T) {
+	t.Parallel()
+	// Refreshed from 28.8s (90% of 80%), valid until 36s (less 10%).
+	const lifetime = 40 * time.Second
+
+	for _, tt := range []struct {
+		name            string
+		refresh         func(ctx context.Context) (fluxauth.Token, error)
+		newFrom         time.Duration // when the refreshed token is served; 0 = never
+		wantReports     types.GomegaMatcher
+		wantRefreshErrs float64
+	}{
+		{name: "hangs",
+			refresh: func(ctx context.Context) (fluxauth.Token, error) {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			},
+			// The refresh gives up when the token is no longer valid, before
+			// the fetch times out at 58.8s.
+			wantReports:     Equal([]string{"k: gave up waiting for the token fetch after 7.2s: context deadline exceeded"}),
+			wantRefreshErrs: 1},
+		{name: "fails",
+			refresh: func(context.Context) (fluxauth.Token, error) { return nil, errCacheTestFetch },
+			// At 28.8s, then after 1-1.5s, 2-3s and maybe 4-6s more.
+			wantReports:     SatisfyAll(WithTransform(func(r []string) int { return len(r) }, BeNumerically(">=", 3)), HaveEach("k: sts unavailable")),
+			wantRefreshErrs: -1},
+		{name: "returns an expired token",
+			refresh: func(context.Context) (fluxauth.Token, error) {
+				return &cacheTestToken{id: "expired", d: -time.Second}, nil
+			},
+			wantReports:     SatisfyAll(WithTransform(func(r []string) int { return len(r) }, BeNumerically(">=", 3)), HaveEach(HavePrefix("k: failed to fetch token: provider returned a token that is already expired"))),
+			wantRefreshErrs: -1},
+		{name: "is slow",
+			refresh: func(ctx context.Context) (fluxauth.Token, error) {
+				time.Sleep(5 * time.Second)
+				return &cacheTestToken{id: "new", d: lifetime}, nil
+			},
+			newFrom:     28800*time.Millisecond + 5*time.Second,
+			wantReports: BeEmpty()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				g := NewWithT(t)
+				var mu sync.Mutex
+				var reports []string
+				c, err := NewTokenCache(1, WithMetricsRegisterer(prometheus.NewPedanticRegistry()),
+					WithRefreshFailureHandler(func(key string, err error) {
+						mu.Lock()
+						defer mu.Unlock()
+						reports = append(reports, key+": "+err.Error())
+					}))
+				g.Expect(err).NotTo(HaveOccurred())
+				t0 := time.Now()
+				var calls atomic.Int32
+				_, _, err = c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, fetchToken(&calls, "old", lifetime))
+				g.Expect(err).NotTo(HaveOccurred())
+
+				for _, at := range []time.Duration{28800 * time.Millisecond, 30 * time.Second, 32 * time.Second,
+					34900 * time.Millisecond, 35 * time.Second, 36*time.Second - 1} {
+					time.Sleep(time.Until(t0.Add(at)))
+					ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+					start := time.Now()
+					tok, hit, err := c.getOrFetch(ctx, "k", cache.InvolvedObject{}, tt.refresh)
+					cancel()
+					want := "old"
+					if tt.newFrom > 0 && at >= tt.newFrom {
+						want = "new"
+					}
+					g.Expect(err).NotTo(HaveOccurred(), "at %s", at)
+					g.Expect(hit).To(BeTrue(), "at %s", at)
+					g.Expect(tokenID(tok)).To(Equal(want), "at %s", at)
+					g.Expect(time.Since(start)).To(BeZero(), "at %s", at)
+				}
+				time.Sleep(time.Until(t0.Add(36 * time.Second)))
+				time.Sleep(defaultTokenFetchTimeout) // for a hung refresh to time out
+				mu.Lock()
+				defer mu.Unlock()
+				g.Expect(reports).To(tt.wantReports)
+				wantRefreshErrs := tt.wantRefreshErrs
+				if wantRefreshErrs < 0 { // one per attempt, each reported
+					wantRefreshErrs = float64(len(reports))
+				}
+				g.Expect(testutil.ToFloat64(c.metrics.refreshesFailures)).To(Equal(wantRefreshErrs))
+				g.Expect(testutil.ToFloat64(c.metrics.fetchErrors)).To(Equal(wantRefreshErrs))
+				g.Expect(testutil.ToFloat64(c.metrics.inflight)).To(BeZero())
+			})
+		})
+	}
+}
+
+func TestTokenCache_RefreshRetriesWithBackoffUntilSuccess(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		g := NewWithT(t)
-		clock := newCacheTestClock()
-		var mu sync.Mutex
-		var reported []string
-		c, err := NewTokenCache(1, WithClock(clock.Now), WithMetricsRegisterer(prometheus.NewPedanticRegistry()),
-			WithRefreshFailureHandler(func(key string, err error) {
-				mu.Lock()
-				defer mu.Unlock()
-				reported = append(reported, key+": "+err.Error())
-			}))
+		var reported atomic.Int32
+		reg := prometheus.NewPedanticRegistry()
+		c, err := NewTokenCache(1, WithMetricsRegisterer(reg),
+			WithRefreshFailureHandler(func(string, error) { reported.Add(1) }))
 		g.Expect(err).NotTo(HaveOccurred())
-		ctx := context.Background()
 		var calls atomic.Int32
-		_, _, err = c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetchToken(&calls, "old", cacheTestLifetime))
+		_, _, err = c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, fetchToken(&calls, "old", time.Hour))
 		g.Expect(err).NotTo(HaveOccurred())
 
-		get := func(at time.Duration, fetch func(context.Context) (fluxauth.Token, error)) cacheTestResult {
-			clock.Set(cacheTestT0.Add(at))
-			tok, hit, err := c.getOrFetch(ctx, "k", cache.InvolvedObject{}, fetch)
-			synctest.Wait()
-			return cacheTestResult{tok, hit, err}
+		var mu sync.Mutex
+		var attempts []time.Time // guarded by mu
+		flaky := func(context.Context) (fluxauth.Token, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			attempts = append(attempts, time.Now())
+			if len(attempts) <= 3 {
+				return nil, errCacheTestFetch
+			}
+			return &cacheTestToken{id: "new", d: time.Hour}, nil
 		}
-		served := func(id string) types.GomegaMatcher {
-			return SatisfyAll(
-				WithTransform(func(r cacheTestResult) error { return r.err }, Succeed()),
-				WithTransform(func(r cacheTestResult) string { return tokenID(r.token) }, Equal(id)),
-				WithTransform(func(r cacheTestResult) bool { return r.hit }, BeTrue()))
+		time.Sleep(43*time.Minute + 12*time.Second) // the refresh point: 90% of 80% of 1h
+		tok, _, err := c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, flaky)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(tokenID(tok)).To(Equal("old"))
+		time.Sleep(time.Minute)
+
+		mu.Lock()
+		defer mu.Unlock()
+		g.Expect(attempts).To(HaveLen(4))
+		for i, base := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+			gap := attempts[i+1].Sub(attempts[i])
+			g.Expect(gap).To(BeNumerically(">=", base), "retry %d", i+1)
+			g.Expect(gap).To(BeNumerically("<=", base*3/2), "retry %d", i+1)
 		}
-
-		// A failed background refresh is reported, and not retried while
-		// the token is fresh.
-		g.Expect(get(72*time.Second, fetchError(&calls))).To(served("old"))
-		g.Expect(get(79*time.Second, fetchError(&calls))).To(served("old"))
-		g.Expect(calls.Load()).To(Equal(int32(2)))
-		g.Expect(reported).To(Equal([]string{"k: sts unavailable"}))
-
-		// Stale but still valid: the caller fetches, fails, and is served the
-		// old token; errors are not cached, so each caller tries again.
-		g.Expect(get(80*time.Second, fetchError(&calls))).To(served("old"))
-		g.Expect(get(100*time.Second-1, fetchError(&calls))).To(served("old"))
-		g.Expect(calls.Load()).To(Equal(int32(4)))
-		g.Expect(reported).To(HaveLen(3))
-
-		// Expired: the error reaches the caller.
-		r := get(100*time.Second, fetchError(&calls))
-		g.Expect(r.err).To(MatchError(errCacheTestFetch))
-		g.Expect(r.token).To(BeNil())
-		g.Expect(r.hit).To(BeFalse())
-		g.Expect(reported).To(HaveLen(3))
-
-		r = get(100*time.Second, fetchToken(&calls, "new", cacheTestLifetime))
-		g.Expect(r.err).NotTo(HaveOccurred())
-		g.Expect(tokenID(r.token)).To(Equal("new"))
-		g.Expect(r.hit).To(BeFalse())
-
-		g.Expect(calls.Load()).To(Equal(int32(6)))
-		g.Expect(testutil.ToFloat64(c.metrics.fetchErrors)).To(Equal(4.0))
-		g.Expect(testutil.ToFloat64(c.metrics.refreshesFailures)).To(Equal(4.0))
+		g.Expect(reported.Load()).To(Equal(int32(3)))
+		g.Expect(testutil.ToFloat64(c.metrics.refreshesFailures)).To(Equal(3.0))
 		g.Expect(testutil.ToFloat64(c.metrics.refreshesSuccess)).To(Equal(1.0))
+
+		tok, hit, err := c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, fetchError(&calls))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(hit).To(BeTrue())
+		g.Expect(tokenID(tok)).To(Equal("new"))
 	})
+}
+
+// Once the token is no longer valid the background refresh stops; the next
+// caller fetches for itself and gets the error.
+func TestTokenCache_RefreshStopsWithTheToken(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		g := NewWithT(t)
+		c, err := NewTokenCache(1)
+		g.Expect(err).NotTo(HaveOccurred())
+		var calls atomic.Int32
+		_, _, err = c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, fetchToken(&calls, "old", cacheTestLifetime))
+		g.Expect(err).NotTo(HaveOccurred())
+
+		time.Sleep(72 * time.Second)
+		_, _, err = c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, fetchError(&calls))
+		g.Expect(err).NotTo(HaveOccurred())
+		time.Sleep(90*time.Second - 72*time.Second) // valid until 90s
+		retries := calls.Load()
+		g.Expect(retries).To(BeNumerically(">=", 1+4), "at 72s, then after 1, 2, 4 and 8s at least")
+
+		time.Sleep(time.Hour)
+		g.Expect(calls.Load()).To(Equal(retries))
+		tok, hit, err := c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, fetchError(&calls))
+		g.Expect(err).To(MatchError(errCacheTestFetch))
+		g.Expect(hit).To(BeFalse())
+		g.Expect(tok).To(BeNil())
+	})
+}
+
+func TestTokenCache_BadSuccessIsNeverCached(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name      string
+		fetchedAt time.Duration // after cacheTestT0
+		lifetime  time.Duration
+		wantErr   string
+	}{
+		{name: "zero lifetime", lifetime: 0,
+			wantErr: "failed to fetch token: provider returned a token that is already expired or about to expire: " +
+				"it expires at '2026-01-01T00:00:00Z' (lifetime '0s')"},
+		{name: "already expired", lifetime: -5 * time.Second,
+			wantErr: "failed to fetch token: provider returned a token that is already expired or about to expire: " +
+				"it expires at '2025-12-31T23:59:55Z' (lifetime '-5s')"},
+		// Valid until +0.77s by the monotonic clock, but +0s by the wall
+		// clock truncated to the second.
+		{name: "within the margin by the wall clock", fetchedAt: 500 * time.Millisecond, lifetime: 300 * time.Millisecond,
+			wantErr: "failed to fetch token: provider returned a token that is already expired or about to expire: " +
+				"it expires at '2026-01-01T00:00:00.8Z' (lifetime '300ms')"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			clock := newCacheTestClock()
+			clock.Set(cacheTestT0.Add(tt.fetchedAt))
+			c, err := NewTokenCache(1, WithClock(clock.Now), WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+			g.Expect(err).NotTo(HaveOccurred())
+			var calls atomic.Int32
+
+			for range 2 { // not cached: each call fetches
+				tok, _, err := c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, fetchToken(&calls, "bad", tt.lifetime))
+				g.Expect(err).To(MatchError(tt.wantErr))
+				g.Expect(errors.Is(err, errTokenExpiredOnArrival)).To(BeTrue())
+				g.Expect(tok).To(BeNil())
+			}
+			g.Expect(calls.Load()).To(Equal(int32(2)))
+			g.Expect(c.Len()).To(BeZero())
+			g.Expect(testutil.ToFloat64(c.metrics.fetchErrors)).To(Equal(2.0))
+		})
+	}
 }
 
 func TestTokenCache_MissErrorIsNotCached(t *testing.T) {
