@@ -294,6 +294,15 @@ func (c *TokenCache) await(ctx context.Context, key string, fetch fetchFunc) (to
 	select {
 	case <-f.done:
 		return f.result, f.err
+	case <-f.expired:
+		// The fetch outlived the fetch timeout: it ignores its context, or is
+		// about to return the same error. Either way, don't wait for it.
+		select {
+		case <-f.done:
+			return f.result, f.err
+		default:
+		}
+		return tokenFlightResult{}, c.flights.errTimeout
 	case <-ctx.Done():
 		select {
 		case <-f.done: // both at once: the token is more use than the error
@@ -306,14 +315,9 @@ func (c *TokenCache) await(ctx context.Context, key string, fetch fetchFunc) (to
 }
 
 // fly runs flight f for key on the flight's own context and hands the result
-// to its callers; or the timeout, if the fetch outlasts it: a fetch that
-// ignores its context must not hold the callers.
+// to its callers.
 func (c *TokenCache) fly(ctx context.Context, key string, f *tokenFlight, fetch fetchFunc) {
 	defer f.cancel()
-	stop := context.AfterFunc(ctx, func() {
-		c.flights.finish(key, f, tokenFlightResult{}, c.flights.fetchErr(ctx, ctx.Err()))
-	})
-	defer stop()
 	r, err := c.fill(ctx, key, f.seq, fetch)
 	c.flights.finish(key, f, r, err)
 }
@@ -515,7 +519,9 @@ func (d tokenDeadline) left(now time.Time) time.Duration {
 //     of them, so callers of a hung flight are not left behind;
 //   - a superseded flight is cancelled as soon as nobody waits for it; the
 //     current one runs on without callers, to fill the cache;
-//   - every flight is bounded by the fetch timeout.
+//   - every flight is bounded by the fetch timeout: its callers stop waiting
+//     then, even for a fetch that ignores its context. Such a fetch stays
+//     among the key's flights until it returns or a newer flight succeeds.
 type tokenFlights struct {
 	timeout    time.Duration
 	errTimeout error // the cause of a flight's context when timeout passes
@@ -532,7 +538,8 @@ type tokenFlight struct {
 	seq     uint64    // start order: a store never replaces a later flight's token
 	started time.Time // for the hedge delay
 	cancel  context.CancelFunc
-	done    chan struct{} // closed once result and err are set
+	expired <-chan struct{} // the fetch context's Done: timed out, or no longer needed
+	done    chan struct{}   // closed once result and err are set
 
 	// Guarded by tokenFlights.mu; result and err are read-only once done
 	// is closed.
@@ -568,7 +575,8 @@ func (g *tokenFlights) join(ctx context.Context, key string) (f *tokenFlight, fe
 	live := g.byKey[key]
 	if n := len(live); n > 0 {
 		current := live[n-1]
-		if time.Since(current.started) < g.hedgeDelay {
+		// Past the timeout, the flight has expired whatever the hedge delay.
+		if time.Since(current.started) < min(g.hedgeDelay, g.timeout) {
 			current.waiters++
 			return current, nil
 		}
@@ -577,8 +585,10 @@ func (g *tokenFlights) join(ctx context.Context, key string) (f *tokenFlight, fe
 		}
 	}
 	g.seq++
+	started := time.Now() // not after the fetch context's clock starts: see the hedge above
 	fetchCtx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), g.timeout, g.errTimeout)
-	f = &tokenFlight{seq: g.seq, started: time.Now(), cancel: cancel, done: make(chan struct{}), waiters: 1}
+	f = &tokenFlight{seq: g.seq, started: started, cancel: cancel, expired: fetchCtx.Done(),
+		done: make(chan struct{}), waiters: 1}
 	g.byKey[key] = append(live, f)
 	return f, fetchCtx
 }
