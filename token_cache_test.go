@@ -17,6 +17,7 @@ import (
 	"github.com/onsi/gomega/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
 )
 
 // cacheTestT0 is on a whole second, so the wall-clock deadline (truncated to
@@ -1207,4 +1208,50 @@ func TestTokenCache_LateSuccessNeverOverwritesNewerToken(t *testing.T) {
 		g.Expect(calls.Load()).To(Equal(int32(2)))
 		g.Expect(testutil.ToFloat64(c.metrics.items)).To(Equal(1.0))
 	})
+}
+
+// Every synctest test above also checks for leaks: its bubble must end with
+// no goroutine left. This one runs the real clock's paths (flights, a caller
+// that gives up, a superseded flight, a background refresh) and checks with
+// goleak. Not parallel: goleak counts every goroutine of the process.
+func TestTokenCache_LeavesNoGoroutines(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	g := NewWithT(t)
+	clock := &cacheTestClock{now: time.Now()}
+	c, err := NewTokenCache(2, WithClock(clock.Now), WithFetchHedgeDelay(time.Nanosecond))
+	g.Expect(err).NotTo(HaveOccurred())
+	var calls atomic.Int32
+	get := func(ctx context.Context, key string, fetch func(context.Context) (fluxauth.Token, error)) error {
+		_, _, err := c.getOrFetch(ctx, key, cache.InvolvedObject{}, fetch)
+		return err
+	}
+
+	// Misses, hits and evictions.
+	for _, k := range []string{"a", "b", "a", "c", "a"} {
+		g.Expect(get(context.Background(), k, fetchToken(&calls, k, time.Hour))).To(Succeed())
+	}
+
+	// A caller gives up on a hung flight; a newer flight supersedes it, so
+	// it is cancelled, as nobody waits for it. (Had the newer one succeeded,
+	// its token would have answered and cancelled the hung one anyway.)
+	ctx, cancel := context.WithCancel(context.Background())
+	hung := make(chan error, 1)
+	go func() {
+		hung <- get(ctx, "d", func(ctx context.Context) (fluxauth.Token, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+	}()
+	cancel()
+	g.Expect(<-hung).To(MatchError(context.Canceled))
+	g.Expect(get(context.Background(), "d", fetchError(&calls))).To(MatchError(errCacheTestFetch))
+
+	// A background refresh.
+	clock.Set(clock.Now().Add(50 * time.Minute))
+	refreshed := make(chan struct{})
+	g.Expect(get(context.Background(), "a", func(context.Context) (fluxauth.Token, error) {
+		defer close(refreshed)
+		return &cacheTestToken{id: "a2", d: time.Hour}, nil
+	})).To(Succeed())
+	<-refreshed
 }
