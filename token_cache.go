@@ -571,26 +571,49 @@ func newTokenFlights(timeout, hedgeDelay time.Duration) tokenFlights {
 // caller must leave the flight when it stops waiting.
 func (g *tokenFlights) join(ctx context.Context, key string) (f *tokenFlight, fetchCtx context.Context) {
 	g.mu.Lock()
+	f = g.joinLocked(key)
+	g.mu.Unlock()
+	if f != nil {
+		return f, nil
+	}
+
+	// The context and its timer, the costliest part of a flight, are made
+	// outside the lock that every miss takes. If another caller started a
+	// flight for key meanwhile, this one is dropped and that one joined.
+	started := time.Now() // not after the context's clock starts: see joinLocked
+	fetchCtx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), g.timeout, g.errTimeout)
+
+	g.mu.Lock()
 	defer g.mu.Unlock()
+	if f := g.joinLocked(key); f != nil {
+		cancel()
+		return f, nil
+	}
 	live := g.byKey[key]
-	if n := len(live); n > 0 {
-		current := live[n-1]
-		// Past the timeout, the flight has expired whatever the hedge delay.
-		if time.Since(current.started) < min(g.hedgeDelay, g.timeout) {
-			current.waiters++
-			return current, nil
-		}
-		if current.waiters == 0 {
-			current.cancel() // superseded, and nobody waits for it
-		}
+	if n := len(live); n > 0 && live[n-1].waiters == 0 {
+		live[n-1].cancel() // superseded, and nobody waits for it
 	}
 	g.seq++
-	started := time.Now() // not after the fetch context's clock starts: see the hedge above
-	fetchCtx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), g.timeout, g.errTimeout)
 	f = &tokenFlight{seq: g.seq, started: started, cancel: cancel, expired: fetchCtx.Done(),
 		done: make(chan struct{}), waiters: 1}
 	g.byKey[key] = append(live, f)
 	return f, fetchCtx
+}
+
+// joinLocked adds a waiter to key's current flight and returns it, if the
+// flight is younger than the hedge delay; and than the timeout, past which
+// it has expired whatever the hedge delay.
+func (g *tokenFlights) joinLocked(key string) *tokenFlight {
+	live := g.byKey[key]
+	if len(live) == 0 {
+		return nil
+	}
+	current := live[len(live)-1]
+	if time.Since(current.started) >= min(g.hedgeDelay, g.timeout) {
+		return nil
+	}
+	current.waiters++
+	return current
 }
 
 // leave removes a caller from f, and cancels f if it was the last one and a
