@@ -255,7 +255,7 @@ func (c *TokenCache) getOrFetch(ctx context.Context, key string, obj cache.Invol
 // per hit. The flag is read before the CAS so that the hits of a hot key do
 // not all write it.
 func (c *TokenCache) refreshIfDue(ctx context.Context, e *tokenEntry, now time.Time, fetch fetchFunc) {
-	if e.fresh(now) || e.refreshStarted.Load() || !e.refreshStarted.CompareAndSwap(false, true) {
+	if !e.dueForRefresh(now) || e.refreshStarted.Load() || !e.refreshStarted.CompareAndSwap(false, true) {
 		return
 	}
 	go c.refresh(context.WithoutCancel(ctx), e, fetch)
@@ -322,11 +322,12 @@ func (c *TokenCache) fly(ctx context.Context, key string, f *tokenFlight, fetch 
 	c.flights.finish(key, f, r, err)
 }
 
-// fill fetches and stores a new token for key, unless a fresh one was stored
-// while the caller was getting to the flight. seq is the flight's.
+// fill fetches and stores a new token for key, unless one that is not yet
+// due for refresh was stored while the caller was getting to the flight. seq
+// is the flight's.
 func (c *TokenCache) fill(ctx context.Context, key string, seq uint64, fetch fetchFunc) (tokenFlightResult, error) {
 	prev := c.peek(key)
-	if prev != nil && prev.fresh(c.now()) {
+	if prev != nil && !prev.dueForRefresh(c.now()) {
 		return tokenFlightResult{prev.token, true}, nil
 	}
 
@@ -419,7 +420,7 @@ func (c *TokenCache) evictLocked() int {
 	}
 }
 
-// Len returns the number of cached tokens, fresh or not.
+// Len returns the number of cached tokens, valid or not.
 func (c *TokenCache) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -483,8 +484,7 @@ func tokenSafetyMargin(lifetime time.Duration) time.Duration {
 
 func (e *tokenEntry) usable(now time.Time) bool { return !e.usableUntil.passed(now) }
 
-// fresh says that e needs no refresh yet.
-func (e *tokenEntry) fresh(now time.Time) bool { return !e.refreshAt.passed(now) }
+func (e *tokenEntry) dueForRefresh(now time.Time) bool { return e.refreshAt.passed(now) }
 
 // tokenDeadline is checked pessimistically, as upstream: against the
 // monotonic clock, and against the wall clock truncated to the second, which
