@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,57 +13,97 @@ import (
 	fluxauth "github.com/fluxcd/pkg/auth"
 	"github.com/fluxcd/pkg/cache"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/singleflight"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
-// defaultTokenFetchTimeout bounds a shared fetch. The fetch outlives the
-// callers that started it, so without a bound a hung provider would pin the
-// key's flight (and every later miss on that key) forever.
-const defaultTokenFetchTimeout = 30 * time.Second
+const (
+	// defaultTokenFetchTimeout bounds a shared fetch. The fetch outlives the
+	// callers that started it, so without a bound a hung provider would keep
+	// a goroutine and a connection forever.
+	defaultTokenFetchTimeout = 30 * time.Second
 
-// errNoTokenFetched stops a nil token from being cached; it would panic on
-// the next GetDuration.
-var errNoTokenFetched = errors.New("failed to fetch token: provider returned no token and no error")
+	// defaultTokenFetchHedgeDelay is how long a fetch is shared with later
+	// callers of its key. STS and the GCP IAM API answer in well under a
+	// second; a fetch older than this is likely hung, and a caller arriving
+	// now had better try afresh than inherit what is left of its timeout.
+	defaultTokenFetchHedgeDelay = 2 * time.Second
+
+	// maxTokenSafetyMargin caps the part of a token's lifetime that the
+	// cache does not serve (see tokenSafetyMargin).
+	maxTokenSafetyMargin = 30 * time.Second
+)
+
+// tokenRefreshBackoff paces the retries of a failed background refresh: 1s,
+// 2s, 4s, … up to a minute, each up to 50% longer at random, so that keys
+// whose refreshes failed together (an STS outage) do not retry together. The
+// cap, not a count, ends the growth; the retries end when the token does.
+var tokenRefreshBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: time.Minute}
+
+var (
+	// errNoTokenFetched stops a nil token from being cached; it would panic
+	// on the next GetDuration.
+	errNoTokenFetched = errors.New("failed to fetch token: provider returned no token and no error")
+
+	// errTokenExpiredOnArrival stops a token that the cache could not serve
+	// from being cached, and being fetched again by every caller.
+	errTokenExpiredOnArrival = errors.New("provider returned a token that is already expired or about to expire")
+)
 
 // TokenCache caches access tokens by key without ever holding a lock across
 // a network call, unlike cache.TokenCache of fluxcd/pkg/cache:
 //
 //   - a hit is a map lookup under a read lock and never waits for a fetch;
 //   - misses on distinct keys fetch in parallel, and concurrent misses on one
-//     key share a single fetch that no single caller can cancel;
-//   - a hot key is refreshed in the background shortly before it goes stale,
-//     so its callers never block on the provider;
-//   - when a refresh fails but the cached token has not really expired yet,
-//     the cached token is served and the failure reported, not returned.
+//     key share a single fetch that no single caller can cancel, bounded by
+//     the fetch timeout; each caller waits only as long as its own context;
+//   - a fetch is shared only for the hedge delay: a caller arriving later
+//     starts a new one, so a hung fetch holds up only the callers that
+//     joined it, and only until a newer fetch brings a token;
+//   - a valid token is always served at hit speed (stale-while-revalidate):
+//     a key in use is refreshed in the background, and while that refresh
+//     runs, hangs or fails, callers get the cached token. A failed refresh
+//     is retried with jittered exponential backoff (1s, 2s, … up to 1 min)
+//     while the token stays valid, and reported to the refresh-failure
+//     handler and the metrics, never to a caller. Callers only wait for a
+//     fetch when the key has no valid token.
 //
-// Expiry follows upstream: a token is fresh for 80% of its lifetime, capped at
-// the max duration (1h), checked against both the monotonic and the wall
-// clock. The cache holds at most its capacity, evicting the least recently
-// used key.
+// Refresh follows upstream's expiry policy: upstream serves a token for 80%
+// of its lifetime, capped at the max duration (1h); the refresh starts at 90%
+// of that window, so a healthy key gets its new token about when upstream's
+// would. A token stays valid, and is served, until its expiry less a safety
+// margin of 10% of its lifetime, at most 30s, so that it does not expire in
+// the caller's hands. Every deadline is checked against both the monotonic
+// and the wall clock. A token that a provider returns already expired or
+// within the margin is an error, never cached. The cache holds at most its capacity; to make room it evicts a
+// token that was not used since the eviction hand last passed it (CLOCK, an
+// approximation of least recently used that keeps hits on the read lock).
 //
 // TokenCache is safe for concurrent use. Create it with NewTokenCache.
 type TokenCache struct {
 	now              func() time.Time
 	maxDuration      time.Duration
-	fetchTimeout     time.Duration
 	onRefreshFailure func(key string, err error)
 	metrics          *tokenCacheMetrics // nil-safe: nil when metrics are off
 
-	// flights makes one fetch per key at a time.
-	flights singleflight.Group
+	// flights runs the fetches and lets concurrent misses share them.
+	flights tokenFlights
 
-	// mu guards entries. It is never held across a fetch; entries are
-	// immutable once stored (apart from their atomic fields), so readers can
-	// use one after unlocking.
+	// mu guards entries, ring, hand and every entry's slot. It is never held
+	// across a fetch; entries are otherwise immutable once stored (apart from
+	// their atomic fields), so readers can use one after unlocking.
 	mu       sync.RWMutex
 	entries  map[string]*tokenEntry
 	capacity int
 
-	// uses orders entries by last use for LRU eviction. Stamping an atomic
-	// counter keeps hits on the read lock; the price is a scan of the entries
-	// on the rare insert into a full cache, which happens after a network
-	// fetch anyway.
-	uses atomic.Uint64
+	// ring and hand are the CLOCK (second chance) that picks what to evict:
+	// every entry has a slot in ring, and a hit sets the entry's referenced
+	// bit, which keeps hits on the read lock without a shared counter. To
+	// evict, the hand sweeps the ring, clearing set bits, and takes the first
+	// entry whose bit is already clear. Each bit the sweep clears was paid for
+	// by a hit, so eviction is O(1) amortised, where finding the least
+	// recently used entry would cost a scan of the whole map.
+	ring []*tokenEntry
+	hand int
 }
 
 // TokenCacheOption configures a TokenCache.
@@ -69,17 +111,40 @@ type TokenCacheOption func(*tokenCacheOptions)
 
 type tokenCacheOptions struct {
 	maxDuration      time.Duration
+	fetchTimeout     time.Duration
+	hedgeDelay       time.Duration
 	registerer       prometheus.Registerer
 	metricsPrefix    string
 	onRefreshFailure func(key string, err error)
 	now              func() time.Time
 }
 
-// WithMaxDuration caps how long a token is served from the cache. Optional.
-// Defaults to cache.TokenMaxDuration (1h), which is also the largest value
-// honoured, as upstream. Must be greater than zero.
+// WithMaxDuration caps how long a token is served before it is refreshed:
+// the refresh starts at 90% of the lesser of this and 80% of the token's
+// lifetime. While refreshes fail, the token is still served until it expires
+// (less the safety margin). Optional. Defaults to cache.TokenMaxDuration
+// (1h), which is also the largest value honoured, as upstream. Must be
+// greater than zero.
 func WithMaxDuration(d time.Duration) TokenCacheOption {
 	return func(o *tokenCacheOptions) { o.maxDuration = d }
+}
+
+// WithFetchTimeout bounds each fetch of a token, however many callers share
+// it and whether or not they gave up waiting. Optional. Defaults to 30s. Must
+// be greater than zero.
+func WithFetchTimeout(d time.Duration) TokenCacheOption {
+	return func(o *tokenCacheOptions) { o.fetchTimeout = d }
+}
+
+// WithFetchHedgeDelay is how long after a fetch started later misses on its
+// key still wait for it rather than start a new one. Within it, concurrent
+// misses make one upstream call; past it, a fetch that hangs no longer holds
+// up new callers: at most one new fetch per key starts per hedge delay, and
+// the first token any of them brings answers the callers of all. Optional.
+// Defaults to 2s. Must be greater than zero; a value at or above the fetch
+// timeout turns hedging off.
+func WithFetchHedgeDelay(d time.Duration) TokenCacheOption {
+	return func(o *tokenCacheOptions) { o.hedgeDelay = d }
 }
 
 // WithMetricsRegisterer registers the cache metrics on r. Optional. Defaults
@@ -94,16 +159,19 @@ func WithMetricsPrefix(p string) TokenCacheOption {
 	return func(o *tokenCacheOptions) { o.metricsPrefix = p }
 }
 
-// WithRefreshFailureHandler is told about a failed refresh whose error was
-// hidden from callers because a still-valid cached token was served instead.
-// Use it to log: nothing else surfaces these failures. It runs inside the
-// key's fetch, so keep it fast. Optional. key is the cache key as given to
-// the cache; err comes from the provider.
+// WithRefreshFailureHandler is told about each failed attempt of a background
+// refresh, whose error callers never see: they get the still-valid cached
+// token instead. Use it to log; nothing else says why a refresh failed. It
+// runs on the key's refresh goroutine, between retries, so keep it fast.
+// Optional. key is the cache key as given to the cache; err comes from the
+// provider or says that the fetch timed out.
 func WithRefreshFailureHandler(f func(key string, err error)) TokenCacheOption {
 	return func(o *tokenCacheOptions) { o.onRefreshFailure = f }
 }
 
-// WithClock replaces time.Now, for tests. Optional.
+// WithClock replaces time.Now for the tokens' deadlines, for tests.
+// Optional. Fetch timeouts, the hedge delay and retry backoff run on the
+// runtime's timers.
 func WithClock(now func() time.Time) TokenCacheOption {
 	return func(o *tokenCacheOptions) { o.now = now }
 }
@@ -116,12 +184,22 @@ func NewTokenCache(capacity int, opts ...TokenCacheOption) (*TokenCache, error) 
 	if capacity <= 0 {
 		return nil, fmt.Errorf("invalid token cache capacity '%d': must be greater than zero", capacity)
 	}
-	o := tokenCacheOptions{maxDuration: cache.TokenMaxDuration, now: time.Now}
+	o := tokenCacheOptions{
+		maxDuration:  cache.TokenMaxDuration,
+		fetchTimeout: defaultTokenFetchTimeout,
+		hedgeDelay:   defaultTokenFetchHedgeDelay,
+		now:          time.Now,
+	}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.maxDuration <= 0 {
-		return nil, fmt.Errorf("invalid token cache max duration '%s': must be greater than zero", o.maxDuration)
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{{"max duration", o.maxDuration}, {"fetch timeout", o.fetchTimeout}, {"fetch hedge delay", o.hedgeDelay}} {
+		if d.value <= 0 {
+			return nil, fmt.Errorf("invalid token cache %s '%s': must be greater than zero", d.name, d.value)
+		}
 	}
 	o.maxDuration = min(o.maxDuration, cache.TokenMaxDuration)
 	if o.now == nil {
@@ -134,10 +212,11 @@ func NewTokenCache(capacity int, opts ...TokenCacheOption) (*TokenCache, error) 
 	c := &TokenCache{
 		now:              o.now,
 		maxDuration:      o.maxDuration,
-		fetchTimeout:     defaultTokenFetchTimeout,
 		onRefreshFailure: o.onRefreshFailure,
-		entries:          make(map[string]*tokenEntry),
+		flights:          newTokenFlights(o.fetchTimeout, o.hedgeDelay),
+		entries:          make(map[string]*tokenEntry, capacity),
 		capacity:         capacity,
+		ring:             make([]*tokenEntry, 0, capacity),
 	}
 	if o.registerer != nil {
 		m, err := newTokenCacheMetrics(o.registerer, o.metricsPrefix)
@@ -149,87 +228,137 @@ func NewTokenCache(capacity int, opts ...TokenCacheOption) (*TokenCache, error) 
 	return c, nil
 }
 
-// getOrFetch returns the cached token for key, or calls fetch once per key
-// across concurrent callers. obj is the Flux object on whose behalf we fetch
-// (for hit/miss metrics); zero value = don't record. hit reports whether the
-// token came from the cache rather than from a fetch; a still-valid token
-// served because its refresh failed counts as a hit.
+// getOrFetch returns the cached token for key, or a fetched one, sharing
+// fetches between concurrent callers. obj is the Flux object on whose behalf
+// we fetch (for hit/miss metrics); zero value = don't record. hit reports
+// whether the token came from the cache rather than from a fetch.
 func (c *TokenCache) getOrFetch(ctx context.Context, key string, obj cache.InvolvedObject,
-	fetch func(ctx context.Context) (fluxauth.Token, error)) (token fluxauth.Token, hit bool, err error) {
+	fetch fetchFunc) (token fluxauth.Token, hit bool, err error) {
 
 	defer func() { c.metrics.recordRequest(obj, hit, err) }()
 
 	now := c.now()
-	if e := c.lookup(key); e != nil && !e.stale(now) {
-		// Refresh ahead: at most one background fetch per entry (the CAS),
-		// so a hot key costs one provider call per lifetime, not one per hit.
-		// If it fails, the next try comes once the entry is stale, from a
-		// caller that then waits for it (and still gets this token if that
-		// fails too).
-		if !now.Before(e.refreshAt) && e.refreshStarted.CompareAndSwap(false, true) {
-			go c.flights.Do(key, func() (any, error) { return c.fill(ctx, key, fetch) })
-		}
+	if e := c.lookup(key); e != nil && e.usable(now) {
+		c.refreshIfDue(ctx, e, now, fetch)
 		return e.token, true, nil
 	}
 
-	// As aws.CredentialsCache: the flight runs on a context detached from
-	// every caller, and each caller waits only as long as its own ctx allows.
-	ch := c.flights.DoChan(key, func() (any, error) { return c.fill(ctx, key, fetch) })
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, false, res.Err
+	r, err := c.await(ctx, key, fetch)
+	if err != nil {
+		return nil, false, err
+	}
+	return r.token, r.fromCache, nil
+}
+
+// refreshIfDue starts e's background refresh once e is past its refresh
+// point: one per entry, so a hot key costs one refresh per lifetime, not one
+// per hit. The flag is read before the CAS so that the hits of a hot key do
+// not all write it.
+func (c *TokenCache) refreshIfDue(ctx context.Context, e *tokenEntry, now time.Time, fetch fetchFunc) {
+	if !e.dueForRefresh(now) || e.refreshStarted.Load() || !e.refreshStarted.CompareAndSwap(false, true) {
+		return
+	}
+	go c.refresh(context.WithoutCancel(ctx), e, fetch)
+}
+
+// refresh replaces e in the background while callers keep getting it. A
+// failed attempt goes to the refresh-failure handler (and, as every fetch,
+// to the metrics), and is retried with tokenRefreshBackoff. It gives up when
+// e is no longer valid, or no longer cached; a caller then fetches for
+// itself. Each attempt is a flight, bounded by the fetch timeout.
+func (c *TokenCache) refresh(ctx context.Context, e *tokenEntry, fetch fetchFunc) {
+	ctx, cancel := context.WithTimeout(ctx, e.usableUntil.left(c.now()))
+	defer cancel()
+	_ = tokenRefreshBackoff.DelayFunc().Until(ctx, true, true, func(ctx context.Context) (bool, error) {
+		if c.peek(e.key) != e || !e.usable(c.now()) {
+			return true, nil
 		}
-		r := res.Val.(tokenFlightResult)
-		return r.token, r.fromCache, nil
+		if _, err := c.await(ctx, e.key, fetch); err != nil {
+			c.onRefreshFailure(e.key, err)
+			return false, nil
+		}
+		return true, nil
+	})
+}
+
+// await joins key's flight, or starts one, and waits for its result as long
+// as ctx allows. As aws.CredentialsCache: the flight runs on a context
+// detached from every caller, so one giving up does not fail the others.
+func (c *TokenCache) await(ctx context.Context, key string, fetch fetchFunc) (tokenFlightResult, error) {
+	start := time.Now()
+	f, fetchCtx := c.flights.join(ctx, key)
+	defer c.flights.leave(key, f)
+	if fetchCtx != nil {
+		go c.fly(fetchCtx, key, f, fetch)
+	}
+	select {
+	case <-f.done:
+		return f.result, f.err
+	case <-f.expired:
+		// The fetch outlived the fetch timeout: it ignores its context, or is
+		// about to return the same error. Either way, don't wait for it.
+		select {
+		case <-f.done:
+			return f.result, f.err
+		default:
+		}
+		return tokenFlightResult{}, c.flights.errTimeout
 	case <-ctx.Done():
-		return nil, false, ctx.Err()
+		select {
+		case <-f.done: // both at once: the token is more use than the error
+			return f.result, f.err
+		default:
+		}
+		return tokenFlightResult{}, fmt.Errorf("gave up waiting for the token fetch after %s: %w",
+			time.Since(start).Round(time.Millisecond), ctx.Err())
 	}
 }
 
-// tokenFlightResult is what one flight hands to all of its callers.
-type tokenFlightResult struct {
-	token     fluxauth.Token
-	fromCache bool
+// fly runs flight f for key on the flight's own context and hands the result
+// to its callers.
+func (c *TokenCache) fly(ctx context.Context, key string, f *tokenFlight, fetch fetchFunc) {
+	defer f.cancel()
+	r, err := c.fill(ctx, key, f.seq, fetch)
+	c.flights.finish(key, f, r, err)
 }
 
-// fill runs inside key's flight: it fetches and stores a new token, unless
-// one was stored while the caller waited to enter the flight, and falls back
-// to the cached token if the fetch fails before that token expires.
-func (c *TokenCache) fill(ctx context.Context, key string,
-	fetch func(ctx context.Context) (fluxauth.Token, error)) (tokenFlightResult, error) {
-
-	prev := c.lookup(key)
-	if now := c.now(); prev != nil && !prev.stale(now) && now.Before(prev.refreshAt) {
+// fill fetches and stores a new token for key, unless one that is not yet
+// due for refresh was stored while the caller was getting to the flight. seq
+// is the flight's.
+func (c *TokenCache) fill(ctx context.Context, key string, seq uint64, fetch fetchFunc) (tokenFlightResult, error) {
+	prev := c.peek(key)
+	if prev != nil && !prev.dueForRefresh(c.now()) {
 		return tokenFlightResult{prev.token, true}, nil
 	}
 
-	token, err := c.fetch(ctx, fetch)
+	e, err := c.fetch(ctx, key, seq, fetch)
 	c.metrics.recordFetch(prev != nil, err)
 	if err != nil {
-		// Errors are never cached: the next caller tries again.
-		if prev != nil && !prev.expired(c.now()) {
-			c.onRefreshFailure(key, err)
-			return tokenFlightResult{prev.token, true}, nil
-		}
-		return tokenFlightResult{}, err
+		return tokenFlightResult{}, err // never cached: the next caller tries again
 	}
-	c.store(key, token)
-	return tokenFlightResult{token, false}, nil
+	c.store(e)
+	return tokenFlightResult{e.token, false}, nil
 }
 
-func (c *TokenCache) fetch(ctx context.Context,
-	fetch func(ctx context.Context) (fluxauth.Token, error)) (fluxauth.Token, error) {
-
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout)
-	defer cancel()
+// fetch calls the provider and checks that what it returned can be cached.
+func (c *TokenCache) fetch(ctx context.Context, key string, seq uint64, fetch fetchFunc) (*tokenEntry, error) {
 	c.metrics.fetchStarted()
-	defer c.metrics.fetchFinished()
 	token, err := fetch(ctx)
-	if err == nil && token == nil {
-		err = errNoTokenFetched
+	c.metrics.fetchFinished()
+	switch {
+	case err != nil:
+		return nil, c.flights.fetchErr(ctx, err)
+	case token == nil:
+		return nil, errNoTokenFetched
 	}
-	return token, err
+	return newTokenEntry(key, seq, token, c.now(), c.maxDuration)
+}
+
+// peek returns key's entry, or nil, without marking it used.
+func (c *TokenCache) peek(key string) *tokenEntry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.entries[key]
 }
 
 // lookup returns key's entry, or nil, and marks it used.
@@ -237,46 +366,61 @@ func (c *TokenCache) lookup(key string) *tokenEntry {
 	c.mu.RLock()
 	e := c.entries[key]
 	c.mu.RUnlock()
-	if e != nil {
-		// An entry that is already the most recently used needs no new
-		// stamp, so a hot key's hits do not all write one shared counter.
-		if e.lastUse.Load() != c.uses.Load() {
-			e.lastUse.Store(c.uses.Add(1))
-		}
+	// A hot key's bit is nearly always set already: reading first spares
+	// its hits from all writing the same cache line.
+	if e != nil && !e.referenced.Load() {
+		e.referenced.Store(true)
 	}
 	return e
 }
 
-// store caches token under key, evicting the least recently used entry if
-// the cache is full.
-func (c *TokenCache) store(key string, token fluxauth.Token) {
-	e := newTokenEntry(token, c.now(), c.maxDuration)
-	e.lastUse.Store(c.uses.Add(1))
-
+// store caches e in a full cache's evicted slot, a free slot, or the slot of
+// the token it replaces, unless that token came from a flight that started
+// after e's: a hung fetch that succeeds late must not undo a newer one.
+func (c *TokenCache) store(e *tokenEntry) {
 	c.mu.Lock()
-	_, replaced := c.entries[key]
-	evicted := !replaced && len(c.entries) >= c.capacity
-	if evicted {
-		delete(c.entries, c.leastRecentlyUsedLocked())
+	old, replaced := c.entries[e.key]
+	if replaced && old.seq > e.seq {
+		c.mu.Unlock()
+		return
 	}
-	c.entries[key] = e
+	evicted := false
+	switch {
+	case replaced:
+		// A refreshed key keeps its place and its use.
+		e.slot = old.slot
+		e.referenced.Store(old.referenced.Load())
+	case len(c.ring) < c.capacity:
+		e.slot = len(c.ring)
+		c.ring = append(c.ring, nil)
+	default:
+		e.slot = c.evictLocked()
+		evicted = true
+	}
+	c.ring[e.slot] = e
+	c.entries[e.key] = e
 	c.mu.Unlock()
 
 	c.metrics.recordStore(replaced, evicted)
 }
 
-func (c *TokenCache) leastRecentlyUsedLocked() string {
-	var lru string
-	oldest := uint64(1<<64 - 1)
-	for k, e := range c.entries {
-		if u := e.lastUse.Load(); u < oldest {
-			lru, oldest = k, u
+// evictLocked removes the first entry at or after the hand that was not used
+// since the hand last passed it, and returns its free slot. It ends within
+// one turn of the ring: by then every bit it passed is clear.
+func (c *TokenCache) evictLocked() int {
+	for {
+		slot := c.hand
+		c.hand = (c.hand + 1) % len(c.ring)
+		e := c.ring[slot]
+		if e.referenced.Swap(false) {
+			continue // used since the last sweep: a second chance
 		}
+		delete(c.entries, e.key)
+		return slot
 	}
-	return lru
 }
 
-// Len returns the number of cached tokens, fresh or not.
+// Len returns the number of cached tokens, valid or not.
 func (c *TokenCache) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -294,32 +438,53 @@ func (c *TokenCache) DeleteEventsForObject(kind, name, namespace, operation stri
 
 // tokenEntry is a cached token with the deadlines computed when it was stored.
 type tokenEntry struct {
-	token     fluxauth.Token
-	refreshAt time.Time     // start a background refresh from here on
-	staleAt   tokenDeadline // stop serving without a fetch
-	expiresAt tokenDeadline // stop serving at all, even if a refresh fails
+	key         string
+	seq         uint64 // of the flight that fetched it
+	token       fluxauth.Token
+	refreshAt   tokenDeadline // start a background refresh from here on
+	usableUntil tokenDeadline // serve it until here, refreshed or not
 
-	refreshStarted atomic.Bool   // a background refresh was started for this entry
-	lastUse        atomic.Uint64 // TokenCache.uses at the last lookup
+	slot int // index in TokenCache.ring, guarded by TokenCache.mu
+
+	refreshStarted atomic.Bool // a background refresh was started for this entry
+	referenced     atomic.Bool // used since the eviction hand last passed it
 }
 
-func newTokenEntry(token fluxauth.Token, now time.Time, maxDuration time.Duration) *tokenEntry {
+// newTokenEntry computes token's deadlines, fetched at now, and refuses a
+// token that would not be usable at all.
+func newTokenEntry(key string, seq uint64, token fluxauth.Token, now time.Time, maxDuration time.Duration) (*tokenEntry, error) {
 	lifetime := token.GetDuration()
+	expiry := now.Add(lifetime)
+	usableUntil := newTokenDeadline(expiry.Add(-tokenSafetyMargin(lifetime)))
+	if lifetime <= 0 || usableUntil.passed(now) {
+		return nil, fmt.Errorf("failed to fetch token: %w: it expires at '%s' (lifetime '%s')",
+			errTokenExpiredOnArrival, expiry.UTC().Format(time.RFC3339Nano), lifetime)
+	}
 	// As upstream, which follows kubelet's rotation of ServiceAccount tokens:
-	// fresh for 80% of the lifetime, never longer than maxDuration.
+	// fresh for 80% of the lifetime, never longer than maxDuration. Starting
+	// the refresh at 90% of that leaves it the rest of the lifetime, less
+	// the margin, to succeed before callers would have to wait.
 	fresh := min(lifetime*8/10, maxDuration)
 	return &tokenEntry{
-		token: token,
-		// 90% of the fresh window leaves the background refresh the last 10%
-		// (~5 minutes of a 1h cap) to finish before callers would block.
-		refreshAt: now.Add(fresh * 9 / 10),
-		staleAt:   newTokenDeadline(now.Add(fresh)),
-		expiresAt: newTokenDeadline(now.Add(lifetime)),
-	}
+		key:         key,
+		seq:         seq,
+		token:       token,
+		refreshAt:   newTokenDeadline(now.Add(fresh * 9 / 10)),
+		usableUntil: usableUntil,
+	}, nil
 }
 
-func (e *tokenEntry) stale(now time.Time) bool   { return e.staleAt.passed(now) }
-func (e *tokenEntry) expired(now time.Time) bool { return e.expiresAt.passed(now) }
+// tokenSafetyMargin is the end of a token's lifetime that is not served, so
+// that a token does not expire between the cache and the cloud API it is
+// sent to: 10% of the lifetime, at most 30s (as the 10s of x/oauth2's
+// expiryDelta, with room for a slow request).
+func tokenSafetyMargin(lifetime time.Duration) time.Duration {
+	return min(lifetime/10, maxTokenSafetyMargin)
+}
+
+func (e *tokenEntry) usable(now time.Time) bool { return !e.usableUntil.passed(now) }
+
+func (e *tokenEntry) dueForRefresh(now time.Time) bool { return e.refreshAt.passed(now) }
 
 // tokenDeadline is checked pessimistically, as upstream: against the
 // monotonic clock, and against the wall clock truncated to the second, which
@@ -335,4 +500,183 @@ func newTokenDeadline(t time.Time) tokenDeadline {
 
 func (d tokenDeadline) passed(now time.Time) bool {
 	return !d.mono.After(now) || !d.unix.After(now)
+}
+
+// left is the time until d passes.
+func (d tokenDeadline) left(now time.Time) time.Duration {
+	return min(d.mono.Sub(now), d.unix.Sub(now))
+}
+
+// tokenFlights lets concurrent misses on a key share one fetch, a flight,
+// without letting a hung fetch hold the key. x/sync/singleflight keeps a
+// key's flight until its fetch returns, so every caller behind a hung fetch
+// failed until the fetch timeout, long after the fault had cleared. Here:
+//
+//   - a caller joins the key's current flight only while it is younger than
+//     the hedge delay, and otherwise starts a new one that becomes current:
+//     at most one new flight per key per hedge delay;
+//   - the first token any flight of a key brings answers the callers of all
+//     of them, so callers of a hung flight are not left behind;
+//   - a superseded flight is cancelled as soon as nobody waits for it; the
+//     current one runs on without callers, to fill the cache;
+//   - every flight is bounded by the fetch timeout: its callers stop waiting
+//     then, even for a fetch that ignores its context. Such a fetch stays
+//     among the key's flights until it returns or a newer flight succeeds.
+type tokenFlights struct {
+	timeout    time.Duration
+	errTimeout error // the cause of a flight's context when timeout passes
+	hedgeDelay time.Duration
+
+	// mu guards seq, byKey, and the waiters and result of every flight.
+	mu    sync.Mutex
+	seq   uint64
+	byKey map[string][]*tokenFlight // unfinished flights, oldest first; the last is current
+}
+
+// tokenFlight is one fetch for a key, shared by the callers that joined it.
+type tokenFlight struct {
+	seq     uint64    // start order: a store never replaces a later flight's token
+	started time.Time // for the hedge delay
+	cancel  context.CancelFunc
+	expired <-chan struct{} // the fetch context's Done: timed out, or no longer needed
+	done    chan struct{}   // closed once result and err are set
+
+	// Guarded by tokenFlights.mu; result and err are read-only once done
+	// is closed.
+	waiters  int
+	finished bool
+	result   tokenFlightResult
+	err      error
+}
+
+// tokenFlightResult is what one flight hands to all of its callers.
+type tokenFlightResult struct {
+	token     fluxauth.Token
+	fromCache bool
+}
+
+func newTokenFlights(timeout, hedgeDelay time.Duration) tokenFlights {
+	return tokenFlights{
+		timeout:    timeout,
+		errTimeout: fmt.Errorf("token fetch timed out after %s: %w", timeout, context.DeadlineExceeded),
+		hedgeDelay: hedgeDelay,
+		byKey:      make(map[string][]*tokenFlight),
+	}
+}
+
+// join adds the caller to key's current flight, or starts a new flight if
+// there is none or the current one is older than the hedge delay. For a new
+// flight it also returns the context to run its fetch on: detached from
+// ctx's cancellation but with its values, bounded by the fetch timeout. The
+// caller must leave the flight when it stops waiting.
+func (g *tokenFlights) join(ctx context.Context, key string) (f *tokenFlight, fetchCtx context.Context) {
+	g.mu.Lock()
+	f = g.joinLocked(key)
+	g.mu.Unlock()
+	if f != nil {
+		return f, nil
+	}
+
+	// The context and its timer, the costliest part of a flight, are made
+	// outside the lock that every miss takes. If another caller started a
+	// flight for key meanwhile, this one is dropped and that one joined.
+	started := time.Now() // not after the context's clock starts: see joinLocked
+	fetchCtx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), g.timeout, g.errTimeout)
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f := g.joinLocked(key); f != nil {
+		cancel()
+		return f, nil
+	}
+	live := g.byKey[key]
+	if n := len(live); n > 0 && live[n-1].waiters == 0 {
+		live[n-1].cancel() // superseded, and nobody waits for it
+	}
+	g.seq++
+	f = &tokenFlight{seq: g.seq, started: started, cancel: cancel, expired: fetchCtx.Done(),
+		done: make(chan struct{}), waiters: 1}
+	g.byKey[key] = append(live, f)
+	return f, fetchCtx
+}
+
+// joinLocked adds a waiter to key's current flight and returns it, if the
+// flight is younger than the hedge delay; and than the timeout, past which
+// it has expired whatever the hedge delay.
+func (g *tokenFlights) joinLocked(key string) *tokenFlight {
+	live := g.byKey[key]
+	if len(live) == 0 {
+		return nil
+	}
+	current := live[len(live)-1]
+	if time.Since(current.started) >= min(g.hedgeDelay, g.timeout) {
+		return nil
+	}
+	current.waiters++
+	return current
+}
+
+// leave removes a caller from f, and cancels f if it was the last one and a
+// newer flight superseded f.
+func (g *tokenFlights) leave(key string, f *tokenFlight) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f.waiters--
+	if f.waiters == 0 && !f.finished && !g.isCurrentLocked(key, f) {
+		f.cancel()
+	}
+}
+
+func (g *tokenFlights) isCurrentLocked(key string, f *tokenFlight) bool {
+	live := g.byKey[key]
+	return len(live) > 0 && live[len(live)-1] == f
+}
+
+// finish hands f's result to its callers; a token goes to the callers of
+// every flight of key, whose fetches are then no longer needed. Only the
+// first result of a flight counts.
+func (g *tokenFlights) finish(key string, f *tokenFlight, r tokenFlightResult, err error) {
+	g.mu.Lock()
+	if f.finished {
+		g.mu.Unlock()
+		return
+	}
+	var answered []*tokenFlight
+	if err == nil {
+		answered = g.byKey[key]
+		delete(g.byKey, key)
+	} else {
+		answered = []*tokenFlight{f}
+		g.removeLocked(key, f)
+	}
+	for _, a := range answered {
+		a.finished, a.result, a.err = true, r, err
+		close(a.done)
+	}
+	g.mu.Unlock()
+
+	for _, a := range answered {
+		if a != f {
+			a.cancel()
+		}
+	}
+}
+
+func (g *tokenFlights) removeLocked(key string, f *tokenFlight) {
+	live := slices.DeleteFunc(g.byKey[key], func(l *tokenFlight) bool { return l == f })
+	if len(live) == 0 {
+		delete(g.byKey, key)
+		return
+	}
+	g.byKey[key] = live
+}
+
+// fetchErr is err, or the fetch timeout error if the flight's context
+// (fetchCtx) ran out of time: the provider's own wording of a cancelled
+// request would not say that the cache gave up, nor after how long.
+func (g *tokenFlights) fetchErr(fetchCtx context.Context, err error) error {
+	if err != nil && context.Cause(fetchCtx) == g.errTimeout {
+		return g.errTimeout
+	}
+	return err
 }
