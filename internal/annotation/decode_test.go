@@ -49,7 +49,7 @@ func TestDecode(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
 			var got testConfig
-			g.Expect(Decode(tc.value, &got)).To(Succeed())
+			g.Expect(NewDecoder(0).Decode(tc.value, &got)).To(Succeed())
 			g.Expect(got).To(Equal(tc.want))
 		})
 	}
@@ -159,7 +159,7 @@ func TestDecodeRefuses(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
 			got := testConfig{RoleARN: "unchanged"}
-			err := Decode(tc.value, &got)
+			err := NewDecoder(0).Decode(tc.value, &got)
 			g.Expect(err).To(MatchError(tc.want))
 			var e *Error
 			g.Expect(errors.As(err, &e)).To(BeTrue())
@@ -172,7 +172,7 @@ func TestDecodeErrorFields(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	var got testConfig
-	err := Decode("roleARN: x\nsessionTags:\n- key: k\n  value: 1\n", &got)
+	err := NewDecoder(0).Decode("roleARN: x\nsessionTags:\n- key: k\n  value: 1\n", &got)
 	var e *Error
 	g.Expect(errors.As(err, &e)).To(BeTrue())
 	g.Expect(*e).To(Equal(Error{Field: "sessionTags[0].value", Line: 4,
@@ -201,7 +201,7 @@ func TestDecodeErrorsQuoteTenantText(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
 			var got testConfig
-			err := Decode(tc.value, &got)
+			err := NewDecoder(0).Decode(tc.value, &got)
 			g.Expect(err).To(HaveOccurred())
 			g.Expect(err.Error()).To(ContainSubstring(tc.want))
 			g.Expect(len(err.Error())).To(BeNumerically("<=", maxErrorBytes))
@@ -244,7 +244,7 @@ func TestDecodeProgrammingErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			err := Decode("f: x", tc.out)
+			err := NewDecoder(0).Decode("f: x", tc.out)
 			g.Expect(err).To(MatchError(tc.want))
 			var e *Error
 			g.Expect(errors.As(err, &e)).To(BeFalse(), "not the tenant's fault")

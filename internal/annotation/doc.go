@@ -35,4 +35,11 @@
 //     is either absent or set;
 //   - every key names a field exactly, case included ('roleArn' gets "did
 //     you mean 'roleARN'?"), and no key appears twice.
+//
+// # Memo
+//
+// Decode remembers decoded values, up to DefaultMemoBytes of values and
+// decoded forms, so that a value seen before costs a map lookup and a copy,
+// not a parse (BenchmarkDecodeMemoHit). It never remembers a value it
+// refused.
 package annotation
