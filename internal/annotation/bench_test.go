@@ -4,6 +4,25 @@ import (
 	"testing"
 )
 
+// BenchmarkDecodeAdversarial parses every corpus case with the memo off, as
+// a hostile tenant's value that fails, and so is never remembered, costs on
+// every reconcile.
+//
+//	go test -run '^$' -bench DecodeAdversarial -benchmem ./internal/annotation
+func BenchmarkDecodeAdversarial(b *testing.B) {
+	d := NewDecoder(0)
+	for _, c := range adversarialCorpus() {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.value)))
+			for b.Loop() {
+				var cfg testConfig
+				_ = d.Decode(c.value, &cfg)
+			}
+		})
+	}
+}
+
 // BenchmarkDecodeMemoHit decodes a value seen before, the cost every
 // reconcile pays for a legitimate annotation.
 func BenchmarkDecodeMemoHit(b *testing.B) {

@@ -13,20 +13,23 @@ import (
 // fields this library has or plans: 50 AWS session tags at their maximum
 // (128-character key, 256-character value: 19,200 bytes, about 20,500 with
 // their YAML), a 2,048-character session policy, 10 policy ARNs, 10 GCP
-// delegate emails and the role itself come to about 27 KiB. 32 KiB keeps
-// that with room to spare, an eighth of the 256 KiB Kubernetes allows for
-// all annotations of an object together, and is small enough that parsing
-// any value, hostile or not, stays within about a millisecond and a MiB.
+// delegate emails and the role itself come to about 26 KB
+// (largestLegitimate in the tests). 32 KiB keeps that with room to spare,
+// is an eighth of the 256 KiB Kubernetes allows for all annotations of an
+// object together, and is small enough that parsing any value, hostile or
+// not, allocates well under a MiB.
 const MaxValueBytes = 32 << 10
 
 // MaxTokens is how many YAML tokens a value may hold: words (text followed
-// by a space or tab) and the indicators ',', '[', ']', '{', '}',
-// '&', '*', '!', '|', '>', and '-', '?', ':' where they can separate nodes.
-// Each node, and each word of a scalar, costs the YAML parser memory, so
-// this caps it. Tokens are counted before parsing, inside quoted text too,
-// so a session policy written as a JSON string counts its brackets and
-// commas: the largest legitimate value counts about 850.
-const MaxTokens = 2048
+// by a space or tab) and the indicators ',', '[', ']', '{', '}', '&', '*',
+// '!', '|', '>', and '-', '?', ':' where they can separate nodes. Each node
+// costs yaml.v3 a few hundred bytes and about a microsecond, and each word
+// of a scalar an allocation; at 2,048 the worst value allocated 660 KB, at
+// 1,024 it allocates 430 KB in half the time. Tokens are counted before
+// parsing, inside quoted text too, so a session policy written as a JSON
+// string counts its brackets and commas: the largest legitimate value
+// counts 640 (tag values full of spaces would count more).
+const MaxTokens = 1024
 
 // MaxNesting is how many distinct indentation columns a value may use.
 // Nested levels cost the YAML parser more than flat ones; legitimate values

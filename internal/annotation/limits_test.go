@@ -36,9 +36,9 @@ func TestPrescanLimits(t *testing.T) {
 			"the value is 32769 bytes, more than the limit of 32768: shorten it"},
 		// ':', the blank after it, '[', ']' and MaxTokens-4 commas.
 		{"tokens at limit", flow(MaxTokens - 3), ""},
-		{"tokens over limit", flow(MaxTokens - 2), "the value has more than 2048 YAML tokens (words, and ',', ':', '-', " +
+		{"tokens over limit", flow(MaxTokens - 2), "the value has more than 1024 YAML tokens (words, and ',', ':', '-', " +
 			"brackets and the like) by line 1: write fewer items"},
-		{"words count", "a: " + strings.Repeat("x ", MaxTokens) + "x", "the value has more than 2048 YAML tokens (words, " +
+		{"words count", "a: " + strings.Repeat("x ", MaxTokens) + "x", "the value has more than 1024 YAML tokens (words, " +
 			"and ',', ':', '-', brackets and the like) by line 1: write fewer items"},
 		{"brackets at limit", brackets(MaxBrackets), ""},
 		{"brackets over limit", brackets(MaxBrackets + 1),
