@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"context"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -62,5 +64,43 @@ func TestHostileAnnotationsGiveSmallSafeErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHostileAnnotationsAreCheapToRefuse takes the issue's inputs through
+// Plan: the 115 KB and 120 KB alias bombs (seconds and gigabytes to parse
+// before) and six 253 KB values, each refused before parsing, with little
+// memory, and nothing kept for the next lookup.
+func TestHostileAnnotationsAreCheapToRefuse(t *testing.T) {
+	bomb := func(size int) string {
+		v := `a: &a "` + strings.Repeat("x", 100_000) + "\"\nb: ["
+		for len(v) < size {
+			v += "*a, "
+		}
+		return v + "*a]"
+	}
+	values := []string{bomb(115_000), bomb(120_000)}
+	for i := range 6 {
+		values = append(values, "roleARN: arn:aws:iam::123456789012:role/"+strings.Repeat(string(rune('a'+i)), 253_000))
+	}
+	for _, v := range values {
+		g := NewWithT(t)
+		issuer, err := fakes.NewIssuer("https://kubernetes.default.svc.cluster.local")
+		g.Expect(err).NotTo(HaveOccurred())
+		kube := fakes.NewKubeClient(issuer, sa("app", map[string]string{aws.AssumeRoleAnnotation: v}))
+		opts := []auth.Option{auth.WithClient(kube), auth.WithServiceAccountNamespace("my-app"),
+			auth.WithServiceAccountName("app"), auth.WithSTSRegion(region)}
+
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err = auth.Plan(context.Background(), aws.Provider{}, opts...)
+		runtime.ReadMemStats(&after)
+
+		g.Expect(err).To(MatchError(auth.ErrInvalidAnnotation))
+		g.Expect(err.Error()).To(HavePrefix("invalid aws.auth.fluxcd.io/assume-role annotation on service account " +
+			"'my-app/app': the value is " + strconv.Itoa(len(v)) + " bytes, more than the limit of 32768: shorten it"))
+		// The fake client's Get copies the object (and so the value): the
+		// bound is a few copies of the input, not gigabytes.
+		g.Expect(after.TotalAlloc - before.TotalAlloc).To(BeNumerically("<", 8*len(v)+(1<<20)))
 	}
 }

@@ -42,7 +42,7 @@ func TestParseImpersonate(t *testing.T) {
 		{name: "compute default SA", value: ptr.To("gcpServiceAccount: 123456789012-compute@developer.gserviceaccount.com"),
 			want: &gcp.ImpersonateConfig{GCPServiceAccount: "123456789012-compute@developer.gserviceaccount.com"}},
 		{name: "empty", value: ptr.To(""), wantErr: prefix + "the value is empty. remove the annotation or set its fields"},
-		{name: "unknown field", value: ptr.To("gcpServiceAcount: " + target), wantErr: prefix + `unknown field "gcpServiceAcount"`},
+		{name: "unknown field", value: ptr.To("gcpServiceAcount: " + target), wantErr: prefix + "unknown field 'gcpServiceAcount': the fields are 'gcpServiceAccount', 'useServiceAccount'"},
 		{name: "missing target", value: ptr.To("useServiceAccount: true"),
 			wantErr: prefix + "gcpServiceAccount is required, e.g. 'gcpServiceAccount: target@project.iam.gserviceaccount.com'"},
 		{name: "not a service account", value: ptr.To("gcpServiceAccount: bob@example.com"),
@@ -59,7 +59,7 @@ func TestParseImpersonate(t *testing.T) {
 		{name: "app engine default", value: ptr.To("gcpServiceAccount: my-project@appspot.gserviceaccount.com"),
 			want: &gcp.ImpersonateConfig{GCPServiceAccount: "my-project@appspot.gserviceaccount.com"}},
 		{name: "wrong type", value: ptr.To("gcpServiceAccount: [a, b]"),
-			wantErr: prefix + "cannot unmarshal array into Go struct field ImpersonateConfig.gcpServiceAccount of type string"},
+			wantErr: prefix + "gcpServiceAccount must be a string, not a list"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
