@@ -8,6 +8,7 @@ import (
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	fluxauth "github.com/fluxcd/pkg/auth"
+	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) {
 	// Object-level workload identity is opt-in upstream; the tests that need
 	// it off turn it off and back on, sequentially.
 	fluxauth.EnableObjectLevelWorkloadIdentity()
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // loadServiceAccount reads a ServiceAccount manifest from testdata.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	fluxauth "github.com/fluxcd/pkg/auth"
+	"go.uber.org/goleak"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/golden")
@@ -17,7 +18,7 @@ func TestMain(m *testing.M) {
 	// The controllers run with the upstream gate on, and so do the commands
 	// by default. Setting it once here means parallel tests only read it.
 	fluxauth.EnableObjectLevelWorkloadIdentity()
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // result is one run of the command line.
