@@ -43,17 +43,18 @@ type Provider struct {
 }
 
 func (p Provider) upstream() awsauth.Provider {
+	return awsauth.Provider{Implementation: p.impl()}
+}
+
+func (p Provider) impl() Implementation {
 	if p.Implementation == nil {
-		return awsauth.Provider{}
+		return defaultImplementation{}
 	}
-	return awsauth.Provider{Implementation: p.Implementation}
+	return p.Implementation
 }
 
 func (p Provider) assumeRole(ctx context.Context, in *sts.AssumeRoleInput, o sts.Options) (*sts.AssumeRoleOutput, error) {
-	if p.Implementation == nil {
-		return sts.New(o).AssumeRole(ctx, in)
-	}
-	return p.Implementation.AssumeRole(ctx, in, o)
+	return p.impl().AssumeRole(ctx, in, o)
 }
 
 // GetName implements fluxauth.Provider.
