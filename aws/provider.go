@@ -42,15 +42,17 @@ type Provider struct {
 	Implementation Implementation
 }
 
+// upstream is the upstream provider on our implementation, with STS
+// replies checked whichever implementation it is.
 func (p Provider) upstream() awsauth.Provider {
 	return awsauth.Provider{Implementation: p.impl()}
 }
 
 func (p Provider) impl() Implementation {
 	if p.Implementation == nil {
-		return defaultImplementation{}
+		return guardedImplementation{defaultImplementation{}}
 	}
-	return p.Implementation
+	return guardedImplementation{p.Implementation}
 }
 
 func (p Provider) assumeRole(ctx context.Context, in *sts.AssumeRoleInput, o sts.Options) (*sts.AssumeRoleOutput, error) {
