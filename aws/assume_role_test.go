@@ -117,7 +117,9 @@ func writeSTSError(w http.ResponseWriter, status int, code string) {
 func TestImpersonateRefusesBadSuccesses(t *testing.T) {
 	t.Parallel()
 	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	const prefix = "sts AssumeRole in region 'us-east-1' returned invalid AWS credentials: "
+	// The SDK client refuses them (reply_guard.go), before Impersonate sees them.
+	const prefix = "sts AssumeRole in region 'us-east-1': operation error STS: AssumeRole, " +
+		"the reply holds invalid AWS credentials: "
 	for _, tt := range []struct {
 		name    string
 		fields  [][2]string
@@ -125,7 +127,7 @@ func TestImpersonateRefusesBadSuccesses(t *testing.T) {
 	}{
 		{
 			name:    "no credentials",
-			wantErr: prefix + "the reply has no Credentials",
+			wantErr: prefix + "Credentials is missing",
 		},
 		{
 			name:    "no expiration",

@@ -42,18 +42,21 @@ type Provider struct {
 	Implementation Implementation
 }
 
+// upstream is the upstream provider on our implementation, with STS
+// replies checked whichever implementation it is.
 func (p Provider) upstream() awsauth.Provider {
+	return awsauth.Provider{Implementation: p.impl()}
+}
+
+func (p Provider) impl() Implementation {
 	if p.Implementation == nil {
-		return awsauth.Provider{}
+		return guardedImplementation{defaultImplementation{}}
 	}
-	return awsauth.Provider{Implementation: p.Implementation}
+	return guardedImplementation{p.Implementation}
 }
 
 func (p Provider) assumeRole(ctx context.Context, in *sts.AssumeRoleInput, o sts.Options) (*sts.AssumeRoleOutput, error) {
-	if p.Implementation == nil {
-		return sts.New(o).AssumeRole(ctx, in)
-	}
-	return p.Implementation.AssumeRole(ctx, in, o)
+	return p.impl().AssumeRole(ctx, in, o)
 }
 
 // GetName implements fluxauth.Provider.
