@@ -74,7 +74,23 @@ func (p Provider) NewControllerToken(ctx context.Context, opts ...fluxauth.Optio
 		return nil, fmt.Errorf("%w. the AWS SDK cannot use AWS_CA_BUNDLE with the controller's proxy-aware HTTP client: "+
 			"unset AWS_CA_BUNDLE in the controller's environment and put the CA in SSL_CERT_FILE instead", err)
 	}
+	if creds, ok := token.(*Credentials); ok && longLived(creds) {
+		return nil, ErrLongLivedControllerKeys
+	}
 	return token, err
+}
+
+// ErrLongLivedControllerKeys is returned when the controller's own AWS
+// credentials are access keys without a session token or an expiry (e.g.
+// AWS_ACCESS_KEY_ID in its environment): they cannot be cached or refreshed
+// like the session credentials of every supported source.
+var ErrLongLivedControllerKeys = errors.New("the controller's AWS credentials are long-lived access keys " +
+	"without an expiry: give the controller EKS Pod Identity or IRSA instead, and remove AWS_ACCESS_KEY_ID " +
+	"and AWS_SECRET_ACCESS_KEY from its environment")
+
+func longLived(c *Credentials) bool {
+	return c.AccessKeyId != nil && *c.AccessKeyId != "" && (c.SessionToken == nil || *c.SessionToken == "") &&
+		(c.Expiration == nil || c.Expiration.IsZero())
 }
 
 // GetAudiences implements fluxauth.Provider.
