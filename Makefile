@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: all test vet fmt-check demo bench
+.PHONY: all test vet fmt-check demo bench fuzz
 
 all: test
 
@@ -25,3 +25,16 @@ bench:
 	$(GO) test -run '^$$' -bench . -skip 'Benchmark(ConcurrentDistinctMisses|HitDuringMiss|Fleet)$$' -benchmem ./...
 	$(GO) test -run '^$$' -bench 'Benchmark(ConcurrentDistinctMisses|HitDuringMiss)$$' -benchtime=3x -benchmem .
 	$(GO) test -run '^$$' -bench 'BenchmarkFleet$$' -benchtime=1x -benchmem .
+
+# Coverage-guided fuzzing of everything that reads tenant-written text, each
+# target for FUZZTIME (e.g. make fuzz FUZZTIME=10m). `make test` already runs
+# every target's seed corpus; new crashers land in testdata/fuzz/ to commit.
+FUZZTIME ?= 30s
+FUZZ_TARGETS = FuzzDecode:./internal/annotation FuzzPlan:. FuzzLint:./cmd/idchain FuzzTenant:./internal/quote
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
