@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	fluxauth "github.com/fluxcd/pkg/auth"
 	corev1 "k8s.io/api/core/v1"
@@ -176,7 +177,31 @@ func getServiceAccount(ctx context.Context, c client.Client, key client.ObjectKe
 				"create it, or set .spec.serviceAccountName on the object",
 				quote.Tenant(key.String()), fluxauth.ErrDefaultServiceAccountNotFound)
 		}
-		return nil, fmt.Errorf("failed to get service account %s: %w", quote.Tenant(key.String()), err)
+		return nil, fmt.Errorf("failed to get service account %s: %w%s", quote.Tenant(key.String()), err,
+			rbacHint(err, "get", "serviceaccounts", key.Namespace))
 	}
 	return &sa, nil
+}
+
+// rbacHint says which rule the controller's own ServiceAccount lacks when
+// the API server refuses it, or "" for any other error.
+func rbacHint(err error, verb, resource, namespace string) string {
+	switch {
+	case apierrors.IsForbidden(err):
+		return fmt.Sprintf(". grant the controller %s on %s in namespace %s (a Role or ClusterRole rule "+
+			"with verbs [%s] on resources [%s])", verb, resource, quote.Tenant(namespace), verb, resource)
+	case verb == "get" && isInformerSyncTimeout(err):
+		// A cached client (a manager's GetClient) lists and watches
+		// ServiceAccounts through an informer; without the verbs, its
+		// cache never syncs and the error says only that.
+		return ". the controller reads service accounts through a cached client: grant it list and watch " +
+			"on serviceaccounts as well as get (a ClusterRole rule with verbs [get, list, watch] on resources " +
+			"[serviceaccounts])"
+	}
+	return ""
+}
+
+func isInformerSyncTimeout(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "failed waiting for") && strings.Contains(msg, "Informer to sync")
 }

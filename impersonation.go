@@ -107,8 +107,9 @@ func (c *Chain) source(ctx context.Context) (string, fetchFunc, error) {
 		sa := c.serviceAccount.DeepCopy()
 		req := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{Audiences: audiences}}
 		if err := o.Client.SubResource("token").Create(ctx, sa, req); err != nil {
-			return nil, fmt.Errorf("failed to create a kubernetes token for service account %s: %w",
-				quote.Tenant(c.Source.ServiceAccount.String()), err)
+			return nil, fmt.Errorf("failed to create a kubernetes token for service account %s: %w%s",
+				quote.Tenant(c.Source.ServiceAccount.String()), err,
+				rbacHint(err, "create", "serviceaccounts/token", c.Source.ServiceAccount.Namespace))
 		}
 		token, err := p.NewTokenForServiceAccount(ctx, req.Status.Token, *sa, o.FluxOptions()...)
 		if err != nil {
