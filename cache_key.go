@@ -5,10 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"strconv"
-
-	"github.com/identitychain/auth/internal/redact"
 )
 
 // KeyInput is one named input of a cache key. Values are strings or string
@@ -23,9 +20,6 @@ type KeyInput struct {
 type keyWriter interface {
 	str(name, value string)
 	list(name string, value []string)
-	// secret is a value that may hold a secret: hashed as value, shown as
-	// shown.
-	secret(name, value, shown string)
 	// optional is a value that may be absent, which differs from empty.
 	optional(name, value string, present bool)
 }
@@ -42,8 +36,6 @@ func (h *keyHash) str(name, value string) {
 	h.buf = append(h.buf, 's')
 	h.string(value)
 }
-
-func (h *keyHash) secret(name, value, _ string) { h.str(name, value) }
 
 func (h *keyHash) optional(name, value string, present bool) {
 	h.string(name)
@@ -79,7 +71,6 @@ type keyList []KeyInput
 
 func (l *keyList) str(name, value string)           { *l = append(*l, KeyInput{name, value}) }
 func (l *keyList) list(name string, value []string) { *l = append(*l, KeyInput{name, value}) }
-func (l *keyList) secret(name, _, shown string)     { *l = append(*l, KeyInput{name, shown}) }
 func (l *keyList) optional(name, value string, present bool) {
 	if present {
 		*l = append(*l, KeyInput{name, value})
@@ -125,10 +116,12 @@ func (c *Chain) writeSourceKey(w keyWriter, audiences []string) {
 	w.list("scopes", o.Scopes)
 	w.str("stsRegion", o.STSRegion)
 	w.str("stsEndpoint", o.STSEndpoint)
-	w.secret("proxyURL", urlString(o.ProxyURL), redact.URL(o.ProxyURL))
-	w.secret("gitURL", urlString(o.GitURL), redact.URL(o.GitURL))
+	// Shelling out may reach another identity (a CLI's login). The proxy,
+	// the CA data and a Git URL change how a call travels or what is built
+	// from the token, never whose token it is: they stay out, so
+	// GetAccessToken, GetArtifactRegistryCredentials and GetRESTConfig of
+	// one chain share its tokens.
 	w.str("allowShellOut", strconv.FormatBool(o.AllowShellOut))
-	w.str("caData", o.CAData)
 }
 
 // writeAnnotation writes an annotation's value and whether it is present:
@@ -136,13 +129,6 @@ func (c *Chain) writeSourceKey(w keyWriter, audiences []string) {
 func writeAnnotation(w keyWriter, annotations map[string]string, key string) {
 	v, ok := annotations[key]
 	w.optional("annotation "+key, v, ok)
-}
-
-func urlString(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	return u.String()
 }
 
 // writeTargetKey describes what the impersonation adds to the source key.

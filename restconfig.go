@@ -18,6 +18,13 @@ type RESTConfigProvider interface {
 	NewRESTConfig(ctx context.Context, accessTokens []fluxauth.Token, opts ...fluxauth.Option) (*fluxauth.RESTConfig, error)
 }
 
+func proxyKey(o *Options) string {
+	if o.ProxyURL == nil {
+		return ""
+	}
+	return o.ProxyURL.String()
+}
+
 // GetRESTConfig returns a REST config for the cluster named by
 // WithClusterResource, authenticated with the access tokens GetAccessToken
 // would return, impersonation included.
@@ -37,7 +44,10 @@ func getRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Opt
 	}
 
 	var first *Chain
-	keys := []KeyInput{{"cluster", o.ClusterResource}, {"address", o.ClusterAddress}}
+	// The config carries the CA data and goes through the proxy; its
+	// tokens are keyed without them, so they are shared with GetAccessToken.
+	keys := []KeyInput{{"cluster", o.ClusterResource}, {"address", o.ClusterAddress}, {"caData", o.CAData},
+		{"proxyURL", proxyKey(o)}}
 	fetches := make([]func(context.Context) (fluxauth.Token, error), len(perToken))
 	for i, extra := range perToken {
 		c, err := Plan(ctx, provider, append(slices.Clone(opts), WithFluxOptions(extra...))...)
