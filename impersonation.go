@@ -32,25 +32,42 @@ func (c *Chain) Token(ctx context.Context) (fluxauth.Token, error) {
 	if err != nil {
 		return nil, quote.Error(err)
 	}
-	token, err := c.cached(ctx, key, true, c.describe(), fetch)
+	token, err := c.cached(ctx, key, true, hop{kind: hopToken}, fetch)
 	if err != nil {
 		return nil, quote.Error(err)
 	}
 	return token, nil
 }
 
-// describe names what the chain's token is, for errors: the provider, the
-// hop, the target and the region.
-func (c *Chain) describe() string {
-	if c.Impersonation == nil {
-		return c.describeSource()
+// hop is what one cached lookup of a chain gets, for its errors. It is
+// formatted only when a lookup fails: hits must stay cheap.
+type hop struct {
+	kind hopKind
+	name string // the registry or cluster
+}
+
+type hopKind int
+
+const (
+	hopToken    hopKind = iota // the chain's token: the source's, or the impersonated one
+	hopSource                  // the source credentials of an impersonation
+	hopRegistry                // registry credentials made from the token
+	hopCluster                 // a REST config made from the tokens
+)
+
+// describe names what h gets: the provider, the hop, the target and the
+// region.
+func (c *Chain) describe(h hop) string {
+	switch {
+	case h.kind == hopRegistry:
+		return fmt.Sprintf("%s registry credentials for %s", c.Provider, quote.Tenant(h.name))
+	case h.kind == hopCluster:
+		return fmt.Sprintf("%s access to cluster %s", c.Provider, quote.Tenant(h.name))
+	case h.kind == hopSource || c.Impersonation == nil:
+		return fmt.Sprintf("%s source credentials of %s%s", c.Provider, c.Source, c.inRegion())
 	}
 	return fmt.Sprintf("%s credentials of %s impersonated from %s%s",
 		c.Provider, quote.Tenant(c.Impersonation.Target), c.Source, c.inRegion())
-}
-
-func (c *Chain) describeSource() string {
-	return fmt.Sprintf("%s source credentials of %s%s", c.Provider, c.Source, c.inRegion())
 }
 
 func (c *Chain) inRegion() string {
@@ -69,7 +86,7 @@ func (c *Chain) resolve(ctx context.Context) (string, fetchFunc, error) {
 	}
 	imp := *c.Impersonation
 	return c.targetKey(sourceKey), func(ctx context.Context) (fluxauth.Token, error) {
-		source, err := c.cached(ctx, sourceKey, false, c.describeSource(), fetchSource)
+		source, err := c.cached(ctx, sourceKey, false, hop{kind: hopSource}, fetchSource)
 		if err != nil {
 			return nil, err
 		}
@@ -142,11 +159,11 @@ func (c *Chain) checkToken(token fluxauth.Token) error {
 // cached looks key up in the configured cache, fetching on a miss. Only the
 // lookup the caller asked for (record) counts as the object's hit or miss.
 //
-// Every error says what was being fetched (what), timeouts included.
-func (c *Chain) cached(ctx context.Context, key string, record bool, what string, fetch fetchFunc) (fluxauth.Token, error) {
+// Every error says what was being fetched (h), timeouts included.
+func (c *Chain) cached(ctx context.Context, key string, record bool, h hop, fetch fetchFunc) (fluxauth.Token, error) {
 	token, err := c.lookup(ctx, key, record, fetch)
 	if err != nil {
-		return nil, fmt.Errorf("failed to get %s: %w", what, err)
+		return nil, fmt.Errorf("failed to get %s: %w", c.describe(h), err)
 	}
 	return token, nil
 }

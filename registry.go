@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	fluxauth "github.com/fluxcd/pkg/auth"
@@ -52,9 +51,8 @@ func getArtifactRegistryCredentials(ctx context.Context, provider RegistryProvid
 	}
 
 	key := hashKey(KeyInput{"accessToken", tokenKey}, KeyInput{"artifactRepository", registryInput})
-	what := fmt.Sprintf("%s registry credentials for %s", c.Provider, quote.Tenant(registryInput))
-	creds, err := c.cached(ctx, key, true, what, func(ctx context.Context) (fluxauth.Token, error) {
-		token, err := c.cached(ctx, tokenKey, false, c.describe(), fetchToken)
+	creds, err := c.cached(ctx, key, true, hop{kind: hopRegistry, name: registryInput}, func(ctx context.Context) (fluxauth.Token, error) {
+		token, err := c.cached(ctx, tokenKey, false, hop{kind: hopToken}, fetchToken)
 		if err != nil {
 			return nil, err
 		}

@@ -63,7 +63,7 @@ func getRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Opt
 		}
 		keys = append(keys, KeyInput{fmt.Sprintf("accessToken%d", i), key})
 		fetches[i] = func(ctx context.Context) (fluxauth.Token, error) {
-			return c.cached(ctx, key, false, c.describe(), fetch)
+			return c.cached(ctx, key, false, hop{kind: hopToken}, fetch)
 		}
 	}
 	if first == nil {
@@ -74,8 +74,7 @@ func getRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Opt
 	if cluster == "" {
 		cluster = o.ClusterAddress
 	}
-	what := fmt.Sprintf("%s access to cluster %s", provider.GetName(), quote.Tenant(cluster))
-	conf, err := first.cached(ctx, hashKey(keys...), true, what, func(ctx context.Context) (fluxauth.Token, error) {
+	conf, err := first.cached(ctx, hashKey(keys...), true, hop{kind: hopCluster, name: cluster}, func(ctx context.Context) (fluxauth.Token, error) {
 		tokens := make([]fluxauth.Token, len(fetches))
 		for i, fetch := range fetches {
 			token, err := fetch(ctx)
