@@ -2,6 +2,10 @@ package auth_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,10 +14,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/fluxcd/pkg/cache"
 	. "github.com/onsi/gomega"
+	"golang.org/x/oauth2"
+	"google.golang.org/api/option"
+	storage "google.golang.org/api/storage/v1"
 
 	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
 	"github.com/identitychain/auth/fakes"
+	"github.com/identitychain/auth/gcp"
 )
 
 // The SDK adapters end to end: a real SDK client, configured with an
@@ -120,6 +128,124 @@ func TestAWSCredentialsProviderCachesAndRefreshes(t *testing.T) {
 	who, ok := w.sts.WhoAmI(third.AccessKeyID)
 	g.Expect(ok).To(BeTrue())
 	g.Expect(who).To(Equal(targetSession))
+}
+
+// gcsAPI is a Cloud Storage JSON API that serves buckets.get to the
+// identities the fake IAM Credentials minted tokens for, and records them.
+type gcsAPI struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	seen []string // guarded by mu
+}
+
+func startGCS(t *testing.T, iam *fakes.IAMCredentials) *gcsAPI {
+	t.Helper()
+	api := &gcsAPI{}
+	api.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who, ok := iam.WhoAmI(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		if !ok || r.Method != http.MethodGet || !strings.HasPrefix(r.URL.Path, "/storage/v1/b/") {
+			w.WriteHeader(http.StatusUnauthorized)
+			_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": 401, "message": "Invalid Credentials"}})
+			return
+		}
+		api.mu.Lock()
+		api.seen = append(api.seen, who)
+		api.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(storage.Bucket{Kind: "storage#bucket", Name: strings.TrimPrefix(r.URL.Path, "/storage/v1/b/")})
+	}))
+	t.Cleanup(api.srv.Close)
+	return api
+}
+
+func (a *gcsAPI) callers() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.seen...)
+}
+
+// getBucket is buckets.get by a real Google API client authorized by ts.
+func (a *gcsAPI) getBucket(ctx context.Context, ts oauth2.TokenSource) error {
+	svc, err := storage.NewService(ctx, option.WithTokenSource(ts), option.WithEndpoint(a.srv.URL+"/storage/v1/"))
+	if err != nil {
+		return err
+	}
+	_, err = svc.Buckets.Get("bucket").Context(ctx).Do()
+	return err
+}
+
+// A Google API client authorized by the adapter reaches Cloud Storage as
+// the target of a gcp.auth.fluxcd.io/impersonate ServiceAccount, from the
+// source the lockdown rules choose. The GCP world sets process variables
+// (the metadata server), so these tests are not parallel.
+func TestGCPTokenSourceImpersonates(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		manifest string
+		lockdown bool
+		grant    string // the principal allowed to impersonate targetGSA
+	}{
+		{name: "controller workload identity source", manifest: "gcp-controller-wif.yaml", grant: controllerGSA},
+		{name: "object-level direct access source under lockdown", manifest: "gcp-controller-wif.yaml", lockdown: true,
+			grant: myAppPrincipal},
+		{name: "object-level workload identity source", manifest: "gcp-object-wif.yaml", grant: sourceGSA},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			w := newGCPWorld(t)
+			w.iam.AllowImpersonation(myAppPrincipal, sourceGSA)
+			w.iam.AllowImpersonation(tt.grant, targetGSA)
+			gcs := startGCS(t, w.iam)
+			kube := fakes.NewKubeClient(w.issuer, loadServiceAccount(t, tt.manifest))
+			var extra []auth.Option
+			if tt.lockdown {
+				extra = append(extra, auth.WithDefaultServiceAccount("default"))
+			}
+
+			err := gcs.getBucket(context.Background(), w.provider.NewTokenSource(context.Background(), myAppOptions(kube, extra...)...))
+
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(gcs.callers()).To(Equal([]string{targetGSA}))
+			calls := w.iam.Calls()
+			g.Expect(calls[len(calls)-1]).To(Equal(fakes.IAMCall{
+				Target: targetGSA, Caller: tt.grant, Scopes: []string{cloudPlatform}, Lifetime: "3600s",
+			}))
+		})
+	}
+}
+
+// Through auth.WithTokenCache, Token within the token's lifetime makes no
+// cloud call, and past it refreshes through the whole chain: the
+// controller's token and generateAccessToken.
+func TestGCPTokenSourceCachesAndRefreshes(t *testing.T) {
+	g := NewWithT(t)
+	w := newGCPWorld(t)
+	w.iam.AllowImpersonation(controllerGSA, targetGSA)
+	kube := fakes.NewKubeClient(w.issuer, loadServiceAccount(t, "gcp-controller-wif.yaml"))
+	clock := newAdapterClock()
+	tc, err := auth.NewTokenCache(10, auth.WithClock(clock.Now))
+	g.Expect(err).NotTo(HaveOccurred())
+	ts := w.provider.NewTokenSource(context.Background(), myAppOptions(kube,
+		auth.WithTokenCache(tc, cache.InvolvedObject{Kind: "Bucket", Name: "app", Namespace: "my-app"}))...)
+	calls := func() []int64 {
+		return []int64{w.metadata.Requests("instance/service-accounts/default/token"), int64(w.iam.Count())}
+	}
+
+	first, err := ts.Token()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(calls()).To(Equal([]int64{1, 1}))
+
+	clock.Add(10 * time.Minute)
+	second, err := ts.Token()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(second).To(Equal(first))
+	g.Expect(calls()).To(Equal([]int64{1, 1}), "a hit makes no call")
+
+	clock.Add(time.Hour)
+	third, err := ts.Token()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(third.AccessToken).NotTo(Equal(first.AccessToken))
+	g.Expect(calls()).To(Equal([]int64{2, 2}), "both levels expired: the whole chain ran again")
+	g.Expect(w.whoAmI(t, &gcp.Token{Token: *third})).To(Equal(targetGSA))
 }
 
 // adapterClock is a TokenCache clock that the test moves. It is safe for
