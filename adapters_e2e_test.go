@@ -2,7 +2,10 @@ package auth_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/fluxcd/pkg/cache"
@@ -20,6 +27,7 @@ import (
 
 	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
+	"github.com/identitychain/auth/azure"
 	"github.com/identitychain/auth/fakes"
 	"github.com/identitychain/auth/gcp"
 )
@@ -246,6 +254,191 @@ func TestGCPTokenSourceCachesAndRefreshes(t *testing.T) {
 	g.Expect(third.AccessToken).NotTo(Equal(first.AccessToken))
 	g.Expect(calls()).To(Equal([]int64{2, 2}), "both levels expired: the whole chain ran again")
 	g.Expect(w.whoAmI(t, &gcp.Token{Token: *third})).To(Equal(targetGSA))
+}
+
+const (
+	appClientID = "11111111-1111-1111-1111-111111111111"
+	armScope    = "https://management.azure.com/.default"
+	vaultScope  = "https://vault.azure.net/.default"
+)
+
+// workloadEntra is Entra ID for workload identity federation, behind
+// upstream's SDK seam: it takes a client assertion only when the issuer
+// signed it for Entra's audience, and mints tokens that it remembers with
+// the client ID, the assertion's subject and the scopes.
+type workloadEntra struct {
+	azure.Implementation // the methods not overridden are not used
+	issuer               *fakes.Issuer
+
+	mu     sync.Mutex
+	tokens map[string]string // guarded by mu
+}
+
+func (e *workloadEntra) NewClientAssertionCredential(_ string, clientID string,
+	getAssertion func(context.Context) (string, error), _ *azidentity.ClientAssertionCredentialOptions) (azcore.TokenCredential, error) {
+	return credentialFunc(func(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+		assertion, err := getAssertion(ctx)
+		if err != nil {
+			return azcore.AccessToken{}, err
+		}
+		subject, err := e.issuer.Verify(assertion, "api://AzureADTokenExchange")
+		if err != nil {
+			return azcore.AccessToken{}, fmt.Errorf("AADSTS700211: invalid client assertion: %w", err)
+		}
+		token := rand.Text()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.tokens[token] = fmt.Sprintf("%s as %s for %s", subject, clientID, strings.Join(o.Scopes, " "))
+		return azcore.AccessToken{Token: token, ExpiresOn: time.Now().Add(time.Hour)}, nil
+	}), nil
+}
+
+func (e *workloadEntra) whoIs(token string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	who, ok := e.tokens[token]
+	return who, ok
+}
+
+func (e *workloadEntra) minted() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.tokens)
+}
+
+type azureWorld struct {
+	entra *workloadEntra
+	kube  *fakes.KubeClient
+	api   *httptest.Server // answers with whose bearer token it got
+}
+
+func newAzureWorld(t *testing.T) *azureWorld {
+	t.Helper()
+	issuer, err := fakes.NewIssuer("https://kubernetes.default.svc.cluster.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &azureWorld{entra: &workloadEntra{issuer: issuer, tokens: map[string]string{}}}
+	w.kube = fakes.NewKubeClient(issuer, loadServiceAccount(t, "azure-impersonate.yaml"), sa("app", map[string]string{
+		azure.ClientIDAnnotation: appClientID,
+		azure.TenantIDAnnotation: "22222222-2222-2222-2222-222222222222",
+	}))
+	// TLS: the SDK sends no credential over plain HTTP.
+	w.api = httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		who, ok := w.entra.whoIs(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		if !ok {
+			rw.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = rw.Write([]byte(who))
+	}))
+	t.Cleanup(w.api.Close)
+	return w
+}
+
+func (w *azureWorld) provider() azure.Provider { return azure.Provider{Implementation: w.entra} }
+
+// get is a GET through a real azcore pipeline, as the Azure SDK clients
+// build, authorized by cred for scope.
+func (w *azureWorld) get(ctx context.Context, cred azcore.TokenCredential, scope string) (string, error) {
+	pl := runtime.NewPipeline("identitychain-test", "v0.0.0", runtime.PipelineOptions{
+		PerRetry: []policy.Policy{runtime.NewBearerTokenPolicy(cred, []string{scope}, nil)},
+	}, &policy.ClientOptions{Transport: w.api.Client(), Retry: policy.RetryOptions{MaxRetries: -1}})
+	req, err := runtime.NewRequest(ctx, http.MethodGet, w.api.URL+"/subscriptions")
+	if err != nil {
+		return "", err
+	}
+	resp, err := pl.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if !runtime.HasStatusCode(resp, http.StatusOK) {
+		return "", runtime.NewResponseError(resp)
+	}
+	var body strings.Builder
+	_, err = io.Copy(&body, resp.Body)
+	return body.String(), err
+}
+
+// An azcore pipeline authorized by the adapter reaches an Azure API as the
+// ServiceAccount's federated identity, with the scopes the pipeline asked
+// for; the impersonation annotation is refused through it with what to do.
+func TestAzureTokenCredential(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name           string
+		serviceAccount string
+		scope          string
+		wantWho        string
+		wantErr        error
+	}{
+		{name: "workload identity federation", serviceAccount: "app", scope: armScope,
+			wantWho: "system:serviceaccount:my-app:app as " + appClientID + " for " + armScope},
+		{name: "the scope is the pipeline's", serviceAccount: "app", scope: vaultScope,
+			wantWho: "system:serviceaccount:my-app:app as " + appClientID + " for " + vaultScope},
+		{name: "impersonation refused", serviceAccount: "my-app", scope: armScope, wantErr: azure.ErrNoImpersonation},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			w := newAzureWorld(t)
+			cred := w.provider().NewTokenCredential(context.Background(), auth.WithClient(w.kube),
+				auth.WithServiceAccountNamespace("my-app"), auth.WithServiceAccountName(tt.serviceAccount))
+
+			who, err := w.get(context.Background(), cred, tt.scope)
+
+			if tt.wantErr != nil {
+				g.Expect(err).To(MatchError(tt.wantErr))
+				g.Expect(err).To(MatchError("azure has no identity-to-identity impersonation: remove " +
+					"azure.auth.fluxcd.io/impersonate from service account 'my-app/my-app' and use workload identity " +
+					"federation: add a federated identity credential for subject 'system:serviceaccount:my-app:my-app' " +
+					"to the target managed identity or app registration, then annotate the service account with " +
+					"azure.workload.identity/client-id: <client-id> and azure.workload.identity/tenant-id: <tenant-id>"))
+				g.Expect(w.kube.TokenRequests()).To(BeZero())
+				g.Expect(w.entra.minted()).To(BeZero())
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(who).To(Equal(tt.wantWho))
+		})
+	}
+}
+
+// Through auth.WithTokenCache, GetToken for scopes it has a token for makes
+// no call, and past the token's lifetime refreshes through the chain: a new
+// ServiceAccount token exchanged at Entra.
+func TestAzureTokenCredentialCachesAndRefreshes(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	w := newAzureWorld(t)
+	clock := newAdapterClock()
+	tc, err := auth.NewTokenCache(10, auth.WithClock(clock.Now))
+	g.Expect(err).NotTo(HaveOccurred())
+	cred := w.provider().NewTokenCredential(context.Background(), auth.WithClient(w.kube),
+		auth.WithServiceAccountNamespace("my-app"), auth.WithServiceAccountName("app"),
+		auth.WithTokenCache(tc, cache.InvolvedObject{Kind: "Bucket", Name: "app", Namespace: "my-app"}))
+	getToken := func(scope string) azcore.AccessToken {
+		token, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{scope}})
+		g.Expect(err).NotTo(HaveOccurred())
+		return token
+	}
+	calls := func() []int { return []int{int(w.kube.TokenRequests()), w.entra.minted()} }
+
+	first := getToken(armScope)
+	g.Expect(getToken(vaultScope).Token).NotTo(Equal(first.Token))
+	g.Expect(calls()).To(Equal([]int{2, 2}), "one token per scope")
+
+	clock.Add(10 * time.Minute)
+	g.Expect(getToken(armScope)).To(Equal(first))
+	g.Expect(calls()).To(Equal([]int{2, 2}), "a hit makes no call")
+
+	clock.Add(time.Hour)
+	third := getToken(armScope)
+	g.Expect(third.Token).NotTo(Equal(first.Token))
+	g.Expect(calls()).To(Equal([]int{3, 3}), "expired: the chain ran again")
+	who, _ := w.entra.whoIs(third.Token)
+	g.Expect(who).To(Equal("system:serviceaccount:my-app:app as " + appClientID + " for " + armScope))
 }
 
 // adapterClock is a TokenCache clock that the test moves. It is safe for
