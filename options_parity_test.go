@@ -9,17 +9,24 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	fluxauth "github.com/fluxcd/pkg/auth"
+	awsauth "github.com/fluxcd/pkg/auth/aws"
+	azureauth "github.com/fluxcd/pkg/auth/azure"
+	gcpauth "github.com/fluxcd/pkg/auth/gcp"
 	"github.com/fluxcd/pkg/cache"
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/aws"
+	"github.com/identitychain/auth/azure"
+	"github.com/identitychain/auth/gcp"
 )
 
 // The drop-in promise: a call site compiles by swapping the import. These
@@ -30,7 +37,10 @@ import (
 // row to add or change; a row cannot name a function of ours that does not
 // exist, so adding it is adding the function.
 
-const upstreamModule = "github.com/fluxcd/pkg/auth"
+const (
+	upstreamModule = "github.com/fluxcd/pkg/auth"
+	ourModule      = "github.com/identitychain/auth"
+)
 
 type parityRow struct {
 	name     string
@@ -57,6 +67,17 @@ var optionParity = []parityRow{
 	{"WithServiceAccountNamespace", "func(string) auth.Option", auth.WithServiceAccountNamespace, fluxauth.WithServiceAccountNamespace},
 }
 
+// adapterParity lists the functions of upstream's provider packages that
+// take options: the SDK adapters. name is "<package>.<function>".
+var adapterParity = []parityRow{
+	{"aws.NewCredentialsProvider", "func(context.Context, ...auth.Option) github.com/aws/aws-sdk-go-v2/aws.CredentialsProvider",
+		aws.NewCredentialsProvider, awsauth.NewCredentialsProvider},
+	{"azure.NewTokenCredential", "func(context.Context, ...auth.Option) github.com/Azure/azure-sdk-for-go/sdk/azcore.TokenCredential",
+		azure.NewTokenCredential, azureauth.NewTokenCredential},
+	{"gcp.NewTokenSource", "func(context.Context, ...auth.Option) golang.org/x/oauth2.TokenSource",
+		gcp.NewTokenSource, gcpauth.NewTokenSource},
+}
+
 func TestUpstreamAPIMatchesTables(t *testing.T) {
 	t.Parallel()
 	dir := upstreamDir(t)
@@ -66,6 +87,7 @@ func TestUpstreamAPIMatchesTables(t *testing.T) {
 		parsed map[string]string
 	}{
 		{"options of the root package", optionParity, upstreamFuncs(t, dir, "", isOption)},
+		{"adapters of the provider packages", adapterParity, upstreamAdapters(t, dir)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -85,16 +107,21 @@ func TestUpstreamAPIMatchesTables(t *testing.T) {
 	}
 }
 
-// Ours has upstream's parameters exactly, and returns our Option where
-// upstream returns its own; checked on the compiled functions, so the table
-// cannot drift from the code.
+// Ours has upstream's parameters and results exactly, except that it takes
+// and returns our Option where upstream has its own; checked on the
+// compiled functions, so the tables cannot drift from the code. (Compiled
+// types name aliases by what they stand for, e.g. azcore.TokenCredential
+// by azcore/internal/exported.TokenCredential, so they are compared with
+// each other, and the source forms in the tables with upstream's source.)
 func TestOurAPIHasUpstreamSignatures(t *testing.T) {
 	t.Parallel()
-	for _, row := range optionParity {
+	for _, row := range append(slices.Clone(optionParity), adapterParity...) {
 		t.Run(row.name, func(t *testing.T) {
 			g := NewWithT(t)
-			g.Expect(funcSignature(reflect.TypeOf(row.ours))).To(Equal(row.sig))
-			g.Expect(funcSignature(reflect.TypeOf(row.upstream))).To(Equal(row.sig), "upstream's compiled signature")
+			upstream := funcSignature(reflect.TypeOf(row.upstream))
+			g.Expect(upstream).To(ContainSubstring(upstreamModule + ".Option"))
+			g.Expect(funcSignature(reflect.TypeOf(row.ours))).To(Equal(
+				strings.ReplaceAll(upstream, upstreamModule+".Option", ourModule+".Option")))
 		})
 	}
 }
@@ -164,6 +191,18 @@ func upstreamDir(t *testing.T) string {
 	return dir
 }
 
+// upstreamAdapters returns the adapters of upstream's provider packages.
+func upstreamAdapters(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	all := map[string]string{}
+	for _, pkg := range []string{"aws", "azure", "gcp"} {
+		for name, sig := range upstreamFuncs(t, dir, pkg, takesOptions) {
+			all[pkg+"."+name] = sig
+		}
+	}
+	return all
+}
+
 // upstreamFuncs parses the non-test files of upstream's package in dir/sub
 // and returns the signature of every exported top-level function that keep
 // accepts.
@@ -204,6 +243,12 @@ func isOption(fd *ast.FuncDecl, n *typeNamer) bool {
 	res := fd.Type.Results
 	return strings.HasPrefix(fd.Name.Name, "With") && res != nil && len(res.List) == 1 &&
 		n.name(res.List[0].Type) == "auth.Option"
+}
+
+// takesOptions accepts functions whose last parameter is ...auth.Option.
+func takesOptions(fd *ast.FuncDecl, n *typeNamer) bool {
+	params := fd.Type.Params.List
+	return len(params) > 0 && n.name(params[len(params)-1].Type) == "...auth.Option"
 }
 
 // typeNamer names the types of one file by import path, and the types of
@@ -263,7 +308,8 @@ func (n *typeNamer) name(e ast.Expr) string {
 	}
 }
 
-// funcSignature names a compiled function type as typeNamer names source.
+// funcSignature names a compiled function type as typeNamer names source,
+// but with every package by its path, and aliases by what they stand for.
 func funcSignature(ft reflect.Type) string {
 	var params, results []string
 	for i := range ft.NumIn() {
@@ -283,7 +329,7 @@ func funcSignature(ft reflect.Type) string {
 func typeName(t reflect.Type) string {
 	switch {
 	case t.Name() != "" && t.PkgPath() != "":
-		return qualify(t.PkgPath(), t.Name())
+		return t.PkgPath() + "." + t.Name()
 	case t.Name() != "":
 		return t.Name()
 	case t.Kind() == reflect.Pointer:
@@ -295,10 +341,10 @@ func typeName(t reflect.Type) string {
 	}
 }
 
-// qualify names a type; ours and upstream's root packages are both "auth".
+// qualify names a type of upstream's source; its root package is "auth",
+// as ours is in the tables.
 func qualify(pkgPath, name string) string {
-	switch pkgPath {
-	case upstreamModule, "github.com/identitychain/auth":
+	if pkgPath == upstreamModule {
 		return "auth." + name
 	}
 	return pkgPath + "." + name
