@@ -124,3 +124,13 @@ func WithTokenCache(c *TokenCache, obj cache.InvolvedObject) Option {
 		o.InvolvedObject = obj
 	}
 }
+
+// WithGitURL sets the URL of the Git repository, for upstream's Git
+// credential providers. It is in every cache key, so tokens for different
+// repositories never mix.
+func WithGitURL(gitURL url.URL) Option { return withFlux(fluxauth.WithGitURL(gitURL)) }
+
+// WithAllowShellOut lets the controller's own credentials come from binary
+// tools (e.g. the Azure CLI). As upstream: for the Flux CLI only, never in a
+// controller, where a tenant must not reach the operator's CLI login.
+func WithAllowShellOut() Option { return withFlux(fluxauth.WithAllowShellOut()) }
