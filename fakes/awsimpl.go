@@ -68,7 +68,8 @@ func (i *AWSImplementation) DescribeCluster(context.Context, *eks.DescribeCluste
 }
 
 // PresignGetCallerIdentity presigns with the real SDK against the fake STS
-// URL. Presigning is local; the fake does not serve presigned requests.
+// URL. Presigning is local; the fake STS then serves the presigned URL,
+// as the fake API servers of EKS clusters call it (see EKS.AddCluster).
 func (i *AWSImplementation) PresignGetCallerIdentity(ctx context.Context, optFn func(*sts.PresignOptions), options sts.Options) (*signerv4.PresignedHTTPRequest, error) {
 	client := sts.New(options, i.redirect)
 	var optFns []func(*sts.PresignOptions)

@@ -23,7 +23,8 @@
 // Issuer for audience sts.amazonaws.com and their subject trusted by the role
 // (AllowWebIdentity). AssumeRole must be SigV4-signed with credentials the
 // fake issued, and the source role trusted by the target (AllowAssumeRole).
-// Refusals use the error codes of real STS (AccessDenied,
+// GetCallerIdentity is also served from presigned URLs, whose query carries
+// the signature, as in EKS authentication tokens. Refusals use the error codes of real STS (AccessDenied,
 // InvalidIdentityToken, ExpiredTokenException, InvalidClientTokenId,
 // SignatureDoesNotMatch, ExpiredToken, ValidationError).
 //
