@@ -6,8 +6,8 @@
 // All fakes are safe for concurrent use and record the calls they receive,
 // so tests can assert how often the cloud was reached (for example that a
 // cache absorbed concurrent requests). STS, PodIdentityAgent, Metadata,
-// GoogleSTS and IAMCredentials also count every HTTP request in Attempts,
-// including those an injected fault answered.
+// GoogleSTS, IAMCredentials and ECR also count every HTTP request in
+// Attempts, including those an injected fault answered.
 //
 // # Kubernetes
 //
@@ -24,15 +24,21 @@
 // (AllowWebIdentity). AssumeRole must be SigV4-signed with credentials the
 // fake issued, and the source role trusted by the target (AllowAssumeRole).
 // GetCallerIdentity is also served from presigned URLs, whose query carries
-// the signature, as in EKS authentication tokens. Refusals use the error codes of real STS (AccessDenied,
-// InvalidIdentityToken, ExpiredTokenException, InvalidClientTokenId,
-// SignatureDoesNotMatch, ExpiredToken, ValidationError).
+// the signature, as in EKS authentication tokens. Refusals use the error
+// codes of real STS (AccessDenied, InvalidIdentityToken,
+// ExpiredTokenException, InvalidClientTokenId, SignatureDoesNotMatch,
+// ExpiredToken, ValidationError).
+//
+// StartECR serves GetAuthorizationToken of ECR and ECR Public, to callers
+// whose requests are SigV4-signed with credentials the fake STS issued and
+// whose role is allowed (Allow, AllowPublic); ECR.WhoAmI tells whose a
+// registry password is.
 //
 // StartPodIdentityAgent serves the EKS Pod Identity agent API.
 // BaseAWSEnv, PodIdentityEnv and IRSAEnv return the environment with which
 // the SDK's default credential chain uses them and nothing else from the
 // machine. STS.Implementation returns the SDK seam of the library's aws
-// provider, pointed at the fake STS.
+// provider, pointed at the fake STS; WithECR adds the fake ECR.
 //
 // # Google Cloud
 //
@@ -41,8 +47,8 @@
 //
 // # Fault injection
 //
-// STS, PodIdentityAgent, Metadata, GoogleSTS and IAMCredentials fail on
-// demand, in the wire format of the service, so that tests can check how
+// STS, PodIdentityAgent, Metadata, GoogleSTS, IAMCredentials and ECR fail
+// on demand, in the wire format of the service, so that tests can check how
 // code under test copes with the cloud misbehaving. A Fault says what to do:
 //
 //   - Throttle, ServerError(status): refuse as the rate-limited or failing
