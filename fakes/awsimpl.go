@@ -15,7 +15,7 @@ import (
 )
 
 // ErrAWSNotFaked is returned by the AWSImplementation methods for services
-// whose fake was not wired in (WithECR), and for EKS, which is not faked.
+// whose fake was not wired in (WithECR, WithEKS).
 var ErrAWSNotFaked = errors.New("aws service is not faked")
 
 // AWSImplementation is the AWS SDK seam of the library's aws provider (the
@@ -24,13 +24,14 @@ var ErrAWSNotFaked = errors.New("aws service is not faked")
 // that interface structurally; this package cannot import it without an
 // import cycle in the provider's tests.
 //
-// ECR and ECR Public calls go to the fake wired in with WithECR; without it
-// they fail with ErrAWSNotFaked, never reaching AWS. EKS is not faked.
+// ECR, ECR Public and EKS calls go to the fakes wired in with WithECR and
+// WithEKS; without them they fail with ErrAWSNotFaked, never reaching AWS.
 //
 // AWSImplementation is immutable and safe for concurrent use.
 type AWSImplementation struct {
 	stsURL string
 	ecr    *ECR
+	eks    *EKS
 }
 
 // Implementation returns an AWSImplementation sending STS calls to s.
@@ -65,6 +66,13 @@ func (i *AWSImplementation) WithECR(e *ECR) *AWSImplementation {
 	return &c
 }
 
+// WithEKS returns a copy of i that sends EKS calls to e.
+func (i *AWSImplementation) WithEKS(e *EKS) *AWSImplementation {
+	c := *i
+	c.eks = e
+	return &c
+}
+
 // GetAuthorizationToken calls the fake ECR with the real SDK client, which
 // signs the request with cfg.Credentials.
 func (i *AWSImplementation) GetAuthorizationToken(ctx context.Context, cfg aws.Config) (any, error) {
@@ -85,13 +93,18 @@ func (i *AWSImplementation) GetPublicAuthorizationToken(ctx context.Context, cfg
 		GetAuthorizationToken(ctx, &ecrpublic.GetAuthorizationTokenInput{})
 }
 
-// DescribeCluster is not faked.
-func (i *AWSImplementation) DescribeCluster(context.Context, *eks.DescribeClusterInput, eks.Options) (*eks.DescribeClusterOutput, error) {
-	return nil, fmt.Errorf("failed to describe EKS cluster: %w", ErrAWSNotFaked)
+// DescribeCluster calls the fake EKS with the real SDK client, which signs
+// the request with options.Credentials.
+func (i *AWSImplementation) DescribeCluster(ctx context.Context, params *eks.DescribeClusterInput, options eks.Options) (*eks.DescribeClusterOutput, error) {
+	if i.eks == nil {
+		return nil, fmt.Errorf("failed to describe EKS cluster: %w: wire a fake in with WithEKS", ErrAWSNotFaked)
+	}
+	return eks.New(options, func(o *eks.Options) { o.BaseEndpoint = aws.String(i.eks.URL) }).DescribeCluster(ctx, params)
 }
 
 // PresignGetCallerIdentity presigns with the real SDK against the fake STS
-// URL. Presigning is local; the fake STS then serves the presigned URL.
+// URL. Presigning is local; the fake STS then serves the presigned URL,
+// as the fake API servers of EKS clusters call it (see EKS.AddCluster).
 func (i *AWSImplementation) PresignGetCallerIdentity(ctx context.Context, optFn func(*sts.PresignOptions), options sts.Options) (*signerv4.PresignedHTTPRequest, error) {
 	client := sts.New(options, i.redirect)
 	var optFns []func(*sts.PresignOptions)

@@ -67,7 +67,7 @@ func TestAWSImplementation_NotFaked(t *testing.T) {
 	g.Expect(err).To(MatchError("failed to get ECR Public authorization token: aws service is not faked: wire a fake in with WithECR"))
 	g.Expect(errors.Is(err, fakes.ErrAWSNotFaked)).To(BeTrue())
 	_, err = impl.DescribeCluster(ctx, &eks.DescribeClusterInput{}, eks.Options{})
-	g.Expect(err).To(MatchError("failed to describe EKS cluster: aws service is not faked"))
+	g.Expect(err).To(MatchError("failed to describe EKS cluster: aws service is not faked: wire a fake in with WithEKS"))
 	g.Expect(errors.Is(err, fakes.ErrAWSNotFaked)).To(BeTrue())
 	g.Expect(s.Calls()).To(BeEmpty())
 

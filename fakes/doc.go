@@ -6,7 +6,7 @@
 // All fakes are safe for concurrent use and record the calls they receive,
 // so tests can assert how often the cloud was reached (for example that a
 // cache absorbed concurrent requests). STS, PodIdentityAgent, Metadata,
-// GoogleSTS, IAMCredentials and ECR also count every HTTP request in
+// GoogleSTS, IAMCredentials, ECR and EKS also count every HTTP request in
 // Attempts, including those an injected fault answered.
 //
 // # Kubernetes
@@ -34,11 +34,18 @@
 // whose role is allowed (Allow, AllowPublic); ECR.WhoAmI tells whose a
 // registry password is.
 //
+// StartEKS serves DescribeCluster to callers so signed whose role may
+// describe the cluster (AddCluster). Each cluster has a KubeAPIServer, whose
+// URL and CA DescribeCluster returns, and which authenticates EKS bearer
+// tokens (presigned GetCallerIdentity URLs) by calling them at the fake STS
+// and answers `kubectl auth whoami` with the identity STS returned.
+//
 // StartPodIdentityAgent serves the EKS Pod Identity agent API.
 // BaseAWSEnv, PodIdentityEnv and IRSAEnv return the environment with which
 // the SDK's default credential chain uses them and nothing else from the
 // machine. STS.Implementation returns the SDK seam of the library's aws
-// provider, pointed at the fake STS; WithECR adds the fake ECR.
+// provider, pointed at the fake STS; WithECR and WithEKS add the fake ECR
+// and EKS.
 //
 // # Google Cloud
 //
@@ -47,8 +54,8 @@
 //
 // # Fault injection
 //
-// STS, PodIdentityAgent, Metadata, GoogleSTS, IAMCredentials and ECR fail
-// on demand, in the wire format of the service, so that tests can check how
+// STS, PodIdentityAgent, Metadata, GoogleSTS, IAMCredentials, ECR and EKS
+// fail on demand, in the wire format of the service, so that tests can check how
 // code under test copes with the cloud misbehaving. A Fault says what to do:
 //
 //   - Throttle, ServerError(status): refuse as the rate-limited or failing
