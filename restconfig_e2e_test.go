@@ -9,6 +9,7 @@ import (
 	"github.com/aws/smithy-go"
 	fluxauth "github.com/fluxcd/pkg/auth"
 	. "github.com/onsi/gomega"
+	"google.golang.org/api/googleapi"
 	authnv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -17,6 +18,7 @@ import (
 	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
 	"github.com/identitychain/auth/fakes"
+	"github.com/identitychain/auth/gcp"
 )
 
 const (
@@ -24,6 +26,7 @@ const (
 	// sees the clusters of the caller's account.
 	eksCluster     = "arn:aws:eks:us-east-1:222222222222:cluster/prod"
 	eksClusterName = "prod"
+	gkeClusterName = "projects/target-project/locations/us-central1/clusters/prod"
 )
 
 // clusterWhoAmI builds a Kubernetes client from conf (host, CA, bearer
@@ -61,6 +64,17 @@ func (w *awsWorld) startEKS(t *testing.T, roles ...string) (*fakes.EKS, *fakes.K
 	t.Cleanup(eks.Close)
 	api := eks.AddCluster(eksCluster, roles...)
 	return eks, api, aws.Provider{Implementation: w.sts.Implementation().WithEKS(eks)}
+}
+
+// startGKE starts a fake GKE on w's IAM Credentials with the cluster
+// gkeClusterName, which principals may get and use, and a provider that
+// uses it.
+func (w *gcpWorld) startGKE(t *testing.T, principals ...string) (*fakes.GKE, *fakes.KubeAPIServer, gcp.Provider) {
+	t.Helper()
+	gke := fakes.StartGKE(w.iam)
+	t.Cleanup(gke.Close)
+	api := gke.AddCluster(gkeClusterName, principals...)
+	return gke, api, gcp.Provider{Implementation: fakes.NewGCPImplementation(w.sts, w.iam).WithGKE(gke)}
 }
 
 // TestEKSRESTConfigIsTheTargetRole: with no address, the library describes
@@ -141,5 +155,70 @@ func TestEKSRESTConfigRefusals(t *testing.T) {
 			Method: http.MethodPost, Path: "/apis/authentication.k8s.io/v1/selfsubjectreviews",
 			User: targetSession, Code: http.StatusUnauthorized,
 		}}))
+	})
+}
+
+// TestGKERESTConfigIsTheTargetServiceAccount: with no address, the library
+// gets the cluster as the target service account, and the cluster's API
+// server takes the client for it.
+func TestGKERESTConfigIsTheTargetServiceAccount(t *testing.T) {
+	for _, m := range gcpManifests {
+		t.Run(m.manifest, func(t *testing.T) {
+			g := NewWithT(t)
+			w := newGCPWorld(t)
+			m.grant(w)
+			gke, api, provider := w.startGKE(t, targetGSA)
+			kube := fakes.NewKubeClient(w.issuer, loadServiceAccount(t, m.manifest))
+
+			conf, err := auth.GetRESTConfig(context.Background(), provider,
+				myAppOptions(kube, auth.WithClusterResource(gkeClusterName))...)
+			g.Expect(err).NotTo(HaveOccurred())
+
+			g.Expect(gke.Calls()).To(Equal([]fakes.GKECall{{Cluster: gkeClusterName, Caller: targetGSA}}))
+			g.Expect("https://"+conf.Host).To(Equal(api.URL), "GKE gives the address without a scheme")
+			g.Expect(conf.CAData).To(Equal(api.CAData))
+
+			user, err := clusterWhoAmI(t, conf)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(user.Username).To(Equal(targetGSA))
+			g.Expect(api.Requests()).To(Equal([]fakes.KubeAPIRequest{{
+				Method: http.MethodPost, Path: "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+				User: targetGSA, Code: http.StatusCreated,
+			}}))
+		})
+	}
+}
+
+func TestGKERESTConfigRefusals(t *testing.T) {
+	t.Run("target may not get the cluster", func(t *testing.T) {
+		g := NewWithT(t)
+		w := newGCPWorld(t)
+		gcpManifests[0].grant(w)
+		gke, _, provider := w.startGKE(t, controllerGSA)
+		kube := fakes.NewKubeClient(w.issuer, loadServiceAccount(t, gcpManifests[0].manifest))
+
+		_, err := auth.GetRESTConfig(context.Background(), provider,
+			myAppOptions(kube, auth.WithClusterResource(gkeClusterName))...)
+		g.Expect(err).To(MatchError("failed to get gcp access to cluster '" + gkeClusterName + "': " +
+			"failed to describe GKE cluster '" + gkeClusterName + "': googleapi: Error 403: " +
+			`Required "container.clusters.get" permission(s) for "` + gkeClusterName + `".`))
+		var apiErr *googleapi.Error
+		g.Expect(errors.As(err, &apiErr)).To(BeTrue())
+		g.Expect(apiErr.Code).To(Equal(http.StatusForbidden))
+		g.Expect(gke.Calls()).To(Equal([]fakes.GKECall{{Cluster: gkeClusterName, Caller: targetGSA, Err: "PERMISSION_DENIED"}}))
+	})
+	t.Run("target has no access to the API", func(t *testing.T) {
+		g := NewWithT(t)
+		w := newGCPWorld(t)
+		gcpManifests[0].grant(w)
+		_, api, provider := w.startGKE(t, controllerGSA)
+		kube := fakes.NewKubeClient(w.issuer, loadServiceAccount(t, gcpManifests[0].manifest))
+
+		conf, err := auth.GetRESTConfig(context.Background(), provider, myAppOptions(kube,
+			auth.WithClusterResource(gkeClusterName), auth.WithClusterAddress(api.URL), auth.WithCAData(string(api.CAData)))...)
+		g.Expect(err).NotTo(HaveOccurred())
+		_, err = clusterWhoAmI(t, conf)
+		g.Expect(err).To(MatchError(`selfsubjectreviews.authentication.k8s.io is forbidden: User "` + targetGSA +
+			`" cannot create resource "selfsubjectreviews" in API group "authentication.k8s.io" at the cluster scope`))
 	})
 }

@@ -6,8 +6,8 @@
 // All fakes are safe for concurrent use and record the calls they receive,
 // so tests can assert how often the cloud was reached (for example that a
 // cache absorbed concurrent requests). STS, PodIdentityAgent, Metadata,
-// GoogleSTS, IAMCredentials, ECR and EKS also count every HTTP request in
-// Attempts, including those an injected fault answered.
+// GoogleSTS, IAMCredentials, ECR, EKS and GKE also count every HTTP request
+// in Attempts, including those an injected fault answered.
 //
 // # Kubernetes
 //
@@ -50,12 +50,16 @@
 // # Google Cloud
 //
 // The Google Cloud fakes (IAM Credentials, security token service and the
-// metadata server) follow the same rules.
+// metadata server) follow the same rules. StartGKE serves clusters.get of
+// the GKE API to bearer tokens of the fake IAM Credentials whose principal
+// may get the cluster (AddCluster); each cluster has a KubeAPIServer taking
+// the same tokens. GCPImplementation.WithGKE points upstream's GetCluster
+// at it.
 //
 // # Fault injection
 //
-// STS, PodIdentityAgent, Metadata, GoogleSTS, IAMCredentials, ECR and EKS
-// fail on demand, in the wire format of the service, so that tests can check how
+// STS, PodIdentityAgent, Metadata, GoogleSTS, IAMCredentials, ECR, EKS and
+// GKE fail on demand, in the wire format of the service, so that tests can check how
 // code under test copes with the cloud misbehaving. A Fault says what to do:
 //
 //   - Throttle, ServerError(status): refuse as the rate-limited or failing
