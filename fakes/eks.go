@@ -1,6 +1,7 @@
 package fakes
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/xml"
 	"io"
@@ -294,7 +295,17 @@ func (e *EKS) authenticateToken(r *http.Request, c *eksCluster, token string) (k
 		return kubeUserInfo{}, kubeUnauthorized
 	}
 
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, u.String(), nil)
+	// Closing the fake ends the call, as it would drop the connection.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-e.faults.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return kubeUserInfo{}, kubeUnauthorized
 	}

@@ -64,6 +64,12 @@ func (w *eksWorld) token(t *testing.T, roleARN, cluster string) string {
 // kubeWhoAmI asks api whose token is with client-go, which sends protobuf.
 func kubeWhoAmI(t *testing.T, api *fakes.KubeAPIServer, token string) (authnv1.UserInfo, error) {
 	t.Helper()
+	return kubeReview(kubeClient(t, api, token))
+}
+
+// kubeClient is a client-go clientset for api presenting token.
+func kubeClient(t *testing.T, api *fakes.KubeAPIServer, token string) kubernetes.Interface {
+	t.Helper()
 	rc := &rest.Config{Host: api.URL, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: api.CAData}}
 	hc, err := rest.HTTPClientFor(rc)
 	if err != nil {
@@ -74,6 +80,11 @@ func kubeWhoAmI(t *testing.T, api *fakes.KubeAPIServer, token string) (authnv1.U
 	if err != nil {
 		t.Fatal(err)
 	}
+	return client
+}
+
+// kubeReview creates a SelfSubjectReview, as kubectl auth whoami does.
+func kubeReview(client kubernetes.Interface) (authnv1.UserInfo, error) {
 	review, err := client.AuthenticationV1().SelfSubjectReviews().Create(context.Background(),
 		&authnv1.SelfSubjectReview{}, metav1.CreateOptions{})
 	if err != nil {
@@ -393,4 +404,41 @@ func TestEKS_ThroughTheImplementation(t *testing.T) {
 		eks.Options{Region: awsTestRegion, Credentials: awsStatic(w.sts.IssueCredentials(awsTestRole))})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(aws.ToString(out.Cluster.Endpoint)).To(Equal(w.api.URL))
+}
+
+// TestEKS_CloseDoesNotWaitForAHungSTS: an API server waiting on STS to
+// verify a token is released when the EKS closes, as a real one would drop
+// its connections, instead of holding Close for its client's timeout.
+func TestEKS_CloseDoesNotWaitForAHungSTS(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	clock := newAWSClock()
+	s := awsStartSTS(t, fakes.STSOptions{Now: clock.Now})
+	e := fakes.StartEKS(s)
+	w := &eksWorld{clock: clock, sts: s, eks: e, api: e.AddCluster(eksTestCluster, awsTestRole)}
+	hang := s.InjectFault(fakes.Hang().OnlyFor("GetCallerIdentity"))
+	client := kubeClient(t, w.api, w.token(t, awsTestRole, eksTestClusterName))
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := kubeReview(client)
+		done <- err
+	}()
+	// Half the API server's 10s timeout for STS, so that only a Close that
+	// releases the hung call passes.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	g.Expect(hang.WaitHits(ctx, 1)).To(Succeed())
+
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		e.Close()
+	}()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		t.Fatal("Close waited for the API server's call to a hung STS")
+	}
+	g.Expect(<-done).To(MatchError("Unauthorized"))
 }
