@@ -69,6 +69,7 @@ type KubeAPIRequest struct {
 	Code int
 }
 
+// Short names for the authenticators of the clouds' fakes.
 type (
 	kubeUserInfo   = authnv1.UserInfo
 	kubeExtraValue = authnv1.ExtraValue
@@ -76,7 +77,7 @@ type (
 
 // kubeAuthenticator returns whose token is, when the cloud vouches for it,
 // and what the cluster makes of that user.
-type kubeAuthenticator func(r *http.Request, token string) (authnv1.UserInfo, kubeVerdict)
+type kubeAuthenticator func(r *http.Request, token string) (kubeUserInfo, kubeVerdict)
 
 type kubeVerdict int
 
