@@ -8,12 +8,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	signerv4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // ErrAWSNotFaked is returned by the AWSImplementation methods for services
-// this package does not fake (ECR, ECR Public, EKS).
+// whose fake was not wired in (WithECR, WithEKS).
 var ErrAWSNotFaked = errors.New("aws service is not faked")
 
 // AWSImplementation is the AWS SDK seam of the library's aws provider (the
@@ -22,9 +24,14 @@ var ErrAWSNotFaked = errors.New("aws service is not faked")
 // that interface structurally; this package cannot import it without an
 // import cycle in the provider's tests.
 //
-// AWSImplementation is safe for concurrent use.
+// ECR, ECR Public and EKS calls go to the fakes wired in with WithECR and
+// WithEKS; without them they fail with ErrAWSNotFaked, never reaching AWS.
+//
+// AWSImplementation is immutable and safe for concurrent use.
 type AWSImplementation struct {
 	stsURL string
+	ecr    *ECR
+	eks    *EKS
 }
 
 // Implementation returns an AWSImplementation sending STS calls to s.
@@ -52,23 +59,52 @@ func (i *AWSImplementation) AssumeRole(ctx context.Context, params *sts.AssumeRo
 	return sts.New(options, i.redirect).AssumeRole(ctx, params)
 }
 
-// GetAuthorizationToken is not faked.
-func (i *AWSImplementation) GetAuthorizationToken(context.Context, aws.Config) (any, error) {
-	return nil, fmt.Errorf("failed to get ECR authorization token: %w", ErrAWSNotFaked)
+// WithECR returns a copy of i that sends ECR and ECR Public calls to e.
+func (i *AWSImplementation) WithECR(e *ECR) *AWSImplementation {
+	c := *i
+	c.ecr = e
+	return &c
 }
 
-// GetPublicAuthorizationToken is not faked.
-func (i *AWSImplementation) GetPublicAuthorizationToken(context.Context, aws.Config) (any, error) {
-	return nil, fmt.Errorf("failed to get ECR Public authorization token: %w", ErrAWSNotFaked)
+// WithEKS returns a copy of i that sends EKS calls to e.
+func (i *AWSImplementation) WithEKS(e *EKS) *AWSImplementation {
+	c := *i
+	c.eks = e
+	return &c
 }
 
-// DescribeCluster is not faked.
-func (i *AWSImplementation) DescribeCluster(context.Context, *eks.DescribeClusterInput, eks.Options) (*eks.DescribeClusterOutput, error) {
-	return nil, fmt.Errorf("failed to describe EKS cluster: %w", ErrAWSNotFaked)
+// GetAuthorizationToken calls the fake ECR with the real SDK client, which
+// signs the request with cfg.Credentials.
+func (i *AWSImplementation) GetAuthorizationToken(ctx context.Context, cfg aws.Config) (any, error) {
+	if i.ecr == nil {
+		return nil, fmt.Errorf("failed to get ECR authorization token: %w: wire a fake in with WithECR", ErrAWSNotFaked)
+	}
+	return ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = aws.String(i.ecr.URL) }).
+		GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
+}
+
+// GetPublicAuthorizationToken calls the fake ECR's ECR Public side with the
+// real SDK client.
+func (i *AWSImplementation) GetPublicAuthorizationToken(ctx context.Context, cfg aws.Config) (any, error) {
+	if i.ecr == nil {
+		return nil, fmt.Errorf("failed to get ECR Public authorization token: %w: wire a fake in with WithECR", ErrAWSNotFaked)
+	}
+	return ecrpublic.NewFromConfig(cfg, func(o *ecrpublic.Options) { o.BaseEndpoint = aws.String(i.ecr.URL) }).
+		GetAuthorizationToken(ctx, &ecrpublic.GetAuthorizationTokenInput{})
+}
+
+// DescribeCluster calls the fake EKS with the real SDK client, which signs
+// the request with options.Credentials.
+func (i *AWSImplementation) DescribeCluster(ctx context.Context, params *eks.DescribeClusterInput, options eks.Options) (*eks.DescribeClusterOutput, error) {
+	if i.eks == nil {
+		return nil, fmt.Errorf("failed to describe EKS cluster: %w: wire a fake in with WithEKS", ErrAWSNotFaked)
+	}
+	return eks.New(options, func(o *eks.Options) { o.BaseEndpoint = aws.String(i.eks.URL) }).DescribeCluster(ctx, params)
 }
 
 // PresignGetCallerIdentity presigns with the real SDK against the fake STS
-// URL. Presigning is local; the fake does not serve presigned requests.
+// URL. Presigning is local; the fake STS then serves the presigned URL,
+// as the fake API servers of EKS clusters call it (see EKS.AddCluster).
 func (i *AWSImplementation) PresignGetCallerIdentity(ctx context.Context, optFn func(*sts.PresignOptions), options sts.Options) (*signerv4.PresignedHTTPRequest, error) {
 	client := sts.New(options, i.redirect)
 	var optFns []func(*sts.PresignOptions)

@@ -61,11 +61,21 @@ func TestAWSImplementation_NotFaked(t *testing.T) {
 	impl := s.Implementation()
 
 	_, err := impl.GetAuthorizationToken(ctx, aws.Config{})
-	g.Expect(err).To(MatchError("failed to get ECR authorization token: aws service is not faked"))
+	g.Expect(err).To(MatchError("failed to get ECR authorization token: aws service is not faked: wire a fake in with WithECR"))
 	g.Expect(errors.Is(err, fakes.ErrAWSNotFaked)).To(BeTrue())
 	_, err = impl.GetPublicAuthorizationToken(ctx, aws.Config{})
+	g.Expect(err).To(MatchError("failed to get ECR Public authorization token: aws service is not faked: wire a fake in with WithECR"))
 	g.Expect(errors.Is(err, fakes.ErrAWSNotFaked)).To(BeTrue())
 	_, err = impl.DescribeCluster(ctx, &eks.DescribeClusterInput{}, eks.Options{})
+	g.Expect(err).To(MatchError("failed to describe EKS cluster: aws service is not faked: wire a fake in with WithEKS"))
 	g.Expect(errors.Is(err, fakes.ErrAWSNotFaked)).To(BeTrue())
 	g.Expect(s.Calls()).To(BeEmpty())
+
+	// Wiring one fake in leaves the other unfaked, and the original as it was.
+	e := fakes.StartECR(s, fakes.ECROptions{})
+	t.Cleanup(e.Close)
+	_, err = impl.WithECR(e).DescribeCluster(ctx, &eks.DescribeClusterInput{}, eks.Options{})
+	g.Expect(errors.Is(err, fakes.ErrAWSNotFaked)).To(BeTrue())
+	_, err = impl.GetAuthorizationToken(ctx, aws.Config{})
+	g.Expect(errors.Is(err, fakes.ErrAWSNotFaked)).To(BeTrue())
 }

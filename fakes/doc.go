@@ -6,8 +6,8 @@
 // All fakes are safe for concurrent use and record the calls they receive,
 // so tests can assert how often the cloud was reached (for example that a
 // cache absorbed concurrent requests). STS, PodIdentityAgent, Metadata,
-// GoogleSTS and IAMCredentials also count every HTTP request in Attempts,
-// including those an injected fault answered.
+// GoogleSTS, IAMCredentials, ECR, EKS and GKE also count every HTTP request
+// in Attempts, including those an injected fault answered.
 //
 // # Kubernetes
 //
@@ -23,25 +23,43 @@
 // Issuer for audience sts.amazonaws.com and their subject trusted by the role
 // (AllowWebIdentity). AssumeRole must be SigV4-signed with credentials the
 // fake issued, and the source role trusted by the target (AllowAssumeRole).
-// Refusals use the error codes of real STS (AccessDenied,
-// InvalidIdentityToken, ExpiredTokenException, InvalidClientTokenId,
-// SignatureDoesNotMatch, ExpiredToken, ValidationError).
+// GetCallerIdentity is also served from presigned URLs, whose query carries
+// the signature, as in EKS authentication tokens. Refusals use the error
+// codes of real STS (AccessDenied, InvalidIdentityToken,
+// ExpiredTokenException, InvalidClientTokenId, SignatureDoesNotMatch,
+// ExpiredToken, ValidationError).
+//
+// StartECR serves GetAuthorizationToken of ECR and ECR Public, to callers
+// whose requests are SigV4-signed with credentials the fake STS issued and
+// whose role is allowed (Allow, AllowPublic); ECR.WhoAmI tells whose a
+// registry password is.
+//
+// StartEKS serves DescribeCluster to callers so signed whose role may
+// describe the cluster (AddCluster). Each cluster has a KubeAPIServer, whose
+// URL and CA DescribeCluster returns, and which authenticates EKS bearer
+// tokens (presigned GetCallerIdentity URLs) by calling them at the fake STS
+// and answers `kubectl auth whoami` with the identity STS returned.
 //
 // StartPodIdentityAgent serves the EKS Pod Identity agent API.
 // BaseAWSEnv, PodIdentityEnv and IRSAEnv return the environment with which
 // the SDK's default credential chain uses them and nothing else from the
 // machine. STS.Implementation returns the SDK seam of the library's aws
-// provider, pointed at the fake STS.
+// provider, pointed at the fake STS; WithECR and WithEKS add the fake ECR
+// and EKS.
 //
 // # Google Cloud
 //
 // The Google Cloud fakes (IAM Credentials, security token service and the
-// metadata server) follow the same rules.
+// metadata server) follow the same rules. StartGKE serves clusters.get of
+// the GKE API to bearer tokens of the fake IAM Credentials whose principal
+// may get the cluster (AddCluster); each cluster has a KubeAPIServer taking
+// the same tokens. GCPImplementation.WithGKE points upstream's GetCluster
+// at it.
 //
 // # Fault injection
 //
-// STS, PodIdentityAgent, Metadata, GoogleSTS and IAMCredentials fail on
-// demand, in the wire format of the service, so that tests can check how
+// STS, PodIdentityAgent, Metadata, GoogleSTS, IAMCredentials, ECR, EKS and
+// GKE fail on demand, in the wire format of the service, so that tests can check how
 // code under test copes with the cloud misbehaving. A Fault says what to do:
 //
 //   - Throttle, ServerError(status): refuse as the rate-limited or failing

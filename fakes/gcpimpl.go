@@ -22,10 +22,14 @@ const (
 	gcpIAMHost = "iamcredentials.googleapis.com"
 )
 
-// ErrGCPNotFaked is returned by GCPImplementation.GetCluster: no fake of the
-// GKE container API exists, so tests must pass the cluster address and CA
-// (auth.WithClusterAddress, auth.WithCAData) to keep upstream from asking.
-var ErrGCPNotFaked = errors.New("the GKE container API is not faked: pass the cluster address and CA data to skip GetCluster")
+// gkeBasePath is the base path of the container API client upstream makes.
+const gkeBasePath = "https://container.googleapis.com/"
+
+// ErrGCPNotFaked is returned by GCPImplementation.GetCluster when no fake
+// GKE was wired in with WithGKE. Tests can instead pass the cluster address
+// and CA (auth.WithClusterAddress, auth.WithCAData), which keep upstream
+// from asking.
+var ErrGCPNotFaked = errors.New("the GKE container API is not faked: wire a fake in with WithGKE, or pass the cluster address and CA data to skip GetCluster")
 
 var _ gcp.Implementation = (*GCPImplementation)(nil)
 
@@ -40,12 +44,15 @@ var _ gcp.Implementation = (*GCPImplementation)(nil)
 //     the token info URL and the impersonation URL moved from
 //     sts.googleapis.com and iamcredentials.googleapis.com to the fakes, path
 //     kept. Any other host is refused rather than called.
-//   - GetCluster returns ErrGCPNotFaked.
+//   - GetCluster calls clusters.get with the client upstream made, its
+//     base path moved to the fake GKE wired in with WithGKE, and returns
+//     ErrGCPNotFaked without one.
 //
 // GCPImplementation is immutable and safe for concurrent use.
 type GCPImplementation struct {
 	sts *GoogleSTS
 	iam *IAMCredentials
+	gke *GKE
 }
 
 // NewGCPImplementation returns an implementation that exchanges at sts and
@@ -96,9 +103,26 @@ func (g *GCPImplementation) NewTokenSource(ctx context.Context, conf externalacc
 	return externalaccount.NewTokenSource(ctx, conf)
 }
 
-// GetCluster implements gcp.Implementation.
-func (g *GCPImplementation) GetCluster(context.Context, string, *container.Service) (*container.Cluster, error) {
-	return nil, ErrGCPNotFaked
+// WithGKE returns a copy of g whose GetCluster asks k.
+func (g *GCPImplementation) WithGKE(k *GKE) *GCPImplementation {
+	c := *g
+	c.gke = k
+	return &c
+}
+
+// GetCluster implements gcp.Implementation. It moves client, which upstream
+// makes for this one call, from container.googleapis.com to the fake GKE,
+// keeping its HTTP client and so the bearer token upstream gave it; a
+// client pointed anywhere else is refused rather than called.
+func (g *GCPImplementation) GetCluster(ctx context.Context, cluster string, client *container.Service) (*container.Cluster, error) {
+	if g.gke == nil {
+		return nil, ErrGCPNotFaked
+	}
+	if client == nil || client.BasePath != gkeBasePath {
+		return nil, fmt.Errorf("unexpected container API client: only %s is faked", gkeBasePath)
+	}
+	client.BasePath = g.gke.URL + "/"
+	return client.Projects.Locations.Clusters.Get(cluster).Context(ctx).Do()
 }
 
 // gcpRedirect moves raw from https://<host> to base, keeping path and query.

@@ -178,6 +178,8 @@ func TestGCPImplementation_RedirectsOnlyGoogleHosts(t *testing.T) {
 		t.Parallel()
 		g := NewWithT(t)
 		_, err := f.impl.GetCluster(context.Background(), "projects/p/locations/l/clusters/c", nil)
+		g.Expect(err).To(MatchError("the GKE container API is not faked: wire a fake in with WithGKE, " +
+			"or pass the cluster address and CA data to skip GetCluster"))
 		g.Expect(errors.Is(err, fakes.ErrGCPNotFaked)).To(BeTrue())
 	})
 	t.Run("IAM endpoint for the library's own client", func(t *testing.T) {

@@ -15,17 +15,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
-// SigV4 verification for the fake STS.
+// SigV4 verification for the fake STS, and for the fakes of other AWS
+// services, which accept the credentials the fake STS issued.
 //
-// The signature is recomputed with the SDK's own signer over a request
+// The signature, from the Authorization header or from the query of a
+// presigned URL, is recomputed with the SDK's own signer over a request
 // rebuilt from exactly the headers the client says it signed, so the fake
 // accepts what real STS accepts from SDK clients and refuses a request
 // signed with any other secret, for another service, or altered in transit.
 //
-// Not checked: the age of X-Amz-Date. Real STS refuses requests signed more
-// than 15 minutes away from its clock, but tests drive the fake with
-// injected clocks (STSOptions.Now) while the SDK signs with the wall clock,
-// and the two legitimately differ.
+// Not checked: the age of X-Amz-Date, nor X-Amz-Expires of presigned URLs.
+// Real STS refuses requests signed more than 15 minutes away from its clock,
+// but tests drive the fake with injected clocks (STSOptions.Now) while the
+// SDK signs with the wall clock, and the two legitimately differ.
 
 const (
 	awsSigV4Algorithm  = "AWS4-HMAC-SHA256"
@@ -45,6 +47,9 @@ type awsSigV4Authorization struct {
 	terminator    string
 	signedHeaders []string
 	signature     string
+	// presigned is set when the signature came in the query of a presigned
+	// URL rather than in the Authorization header.
+	presigned bool
 }
 
 var (
@@ -59,22 +64,43 @@ func awsIncompleteSignature(msg string) *awsError {
 	return &awsError{http.StatusBadRequest, "IncompleteSignature", msg}
 }
 
-// authenticate verifies the SigV4 signature of r, whose body was already
-// read into body, against the credentials the fake issued. It returns the
-// credentials' record when the access key is known (even if the request is
-// then refused, so calls can name the caller) and the credential-scope
-// region once parsed.
+// authenticate verifies the SigV4 signature of an STS request; see
+// authenticateFor.
 func (s *STS) authenticate(r *http.Request, body []byte) (*awsIssued, string, *awsError) {
-	header := r.Header.Get("Authorization")
-	if header == "" {
+	return s.authenticateFor(r, body, awsSTSService)
+}
+
+// authenticateFor verifies the SigV4 signature of r, a request to service
+// (its signing name: "sts", "ecr", "eks"…) whose body was already read into
+// body, against the credentials the fake issued. The signature is taken
+// from the Authorization header or, for a presigned URL, from the query. It
+// returns the credentials' record when the access key is known (even if the
+// request is then refused, so calls can name the caller) and the
+// credential-scope region once parsed.
+func (s *STS) authenticateFor(r *http.Request, body []byte, service string) (*awsIssued, string, *awsError) {
+	var (
+		auth         awsSigV4Authorization
+		amzDate      string
+		sessionToken string
+		serr         *awsError
+	)
+	query := r.URL.Query()
+	switch header := r.Header.Get("Authorization"); {
+	case header != "":
+		auth, serr = awsParseSigV4Authorization(header)
+		amzDate = r.Header.Get("X-Amz-Date")
+		sessionToken = r.Header.Get("X-Amz-Security-Token")
+	case query.Has("X-Amz-Algorithm") || query.Has("X-Amz-Signature"):
+		auth, serr = awsParseSigV4Query(query)
+		amzDate = query.Get("X-Amz-Date")
+		sessionToken = query.Get("X-Amz-Security-Token")
+	default:
 		return nil, "", awsErrMissingAuth
 	}
-	auth, serr := awsParseSigV4Authorization(header)
 	if serr != nil {
 		return nil, "", serr
 	}
 
-	amzDate := r.Header.Get("X-Amz-Date")
 	if amzDate == "" {
 		return nil, auth.region, awsIncompleteSignature("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 	}
@@ -88,8 +114,8 @@ func (s *STS) authenticate(r *http.Request, body []byte) (*awsIssued, string, *a
 	switch {
 	case auth.terminator != awsSigV4Terminator:
 		return nil, auth.region, &awsError{http.StatusForbidden, "SignatureDoesNotMatch", "Credential should be scoped with a valid terminator: 'aws4_request', not '" + auth.terminator + "'."}
-	case auth.service != awsSTSService:
-		return nil, auth.region, &awsError{http.StatusForbidden, "SignatureDoesNotMatch", "Credential should be scoped to correct service: 'sts'."}
+	case auth.service != service:
+		return nil, auth.region, &awsError{http.StatusForbidden, "SignatureDoesNotMatch", "Credential should be scoped to correct service: '" + service + "'."}
 	case !awsRegionPattern.MatchString(auth.region):
 		return nil, auth.region, &awsError{http.StatusForbidden, "SignatureDoesNotMatch", "Credential should be scoped to a valid region."}
 	case auth.date != amzDate[:8]:
@@ -103,7 +129,7 @@ func (s *STS) authenticate(r *http.Request, body []byte) (*awsIssued, string, *a
 	if !ok {
 		return nil, auth.region, awsErrInvalidKey
 	}
-	if subtle.ConstantTimeCompare([]byte(r.Header.Get("X-Amz-Security-Token")), []byte(issued.sessionToken)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(sessionToken), []byte(issued.sessionToken)) != 1 {
 		return &issued, auth.region, awsErrInvalidKey
 	}
 	if !s.now().Before(issued.expires) {
@@ -122,6 +148,14 @@ func (s *STS) authenticate(r *http.Request, body []byte) (*awsIssued, string, *a
 // e.g. the client claims to have signed a header it did not send.
 func (s *STS) expectedSignature(r *http.Request, body []byte, auth awsSigV4Authorization,
 	issued awsIssued, signingTime time.Time) (string, bool) {
+	rawQuery := r.URL.RawQuery
+	if auth.presigned {
+		// The signature covers the query without itself; the signer adds
+		// back the other X-Amz-* parameters with the same values.
+		q := r.URL.Query()
+		q.Del("X-Amz-Signature")
+		rawQuery = q.Encode()
+	}
 	rebuilt := &http.Request{
 		Method: r.Method,
 		URL: &url.URL{
@@ -129,12 +163,16 @@ func (s *STS) expectedSignature(r *http.Request, body []byte, auth awsSigV4Autho
 			Host:     r.Host,
 			Path:     r.URL.Path,
 			RawPath:  r.URL.RawPath,
-			RawQuery: r.URL.RawQuery,
+			RawQuery: rawQuery,
 		},
 		Host:   r.Host,
 		Header: http.Header{},
 	}
 	creds := aws.Credentials{AccessKeyID: auth.accessKeyID, SecretAccessKey: issued.secretAccessKey}
+	if auth.presigned {
+		// A presigned URL carries its session token in the query.
+		creds.SessionToken = issued.sessionToken
+	}
 	for _, h := range auth.signedHeaders {
 		switch h {
 		case "host":
@@ -155,8 +193,24 @@ func (s *STS) expectedSignature(r *http.Request, body []byte, auth awsSigV4Autho
 	}
 
 	sum := sha256.Sum256(body)
-	err := s.signer.SignHTTP(r.Context(), creds, rebuilt, hex.EncodeToString(sum[:]),
-		auth.service, auth.region, signingTime)
+	payloadHash := hex.EncodeToString(sum[:])
+	if auth.presigned {
+		signed, _, err := s.signer.PresignHTTP(r.Context(), creds, rebuilt, payloadHash,
+			auth.service, auth.region, signingTime)
+		if err != nil {
+			return "", false
+		}
+		u, err := url.Parse(signed)
+		if err != nil {
+			return "", false
+		}
+		got, serr := awsParseSigV4Query(u.Query())
+		if serr != nil || !slices.Equal(got.signedHeaders, auth.signedHeaders) {
+			return "", false
+		}
+		return got.signature, true
+	}
+	err := s.signer.SignHTTP(r.Context(), creds, rebuilt, payloadHash, auth.service, auth.region, signingTime)
 	if err != nil {
 		return "", false
 	}
@@ -165,6 +219,34 @@ func (s *STS) expectedSignature(r *http.Request, body []byte, auth awsSigV4Autho
 		return "", false
 	}
 	return got.signature, true
+}
+
+// awsParseSigV4Query parses the signature of a presigned URL:
+// X-Amz-Algorithm, X-Amz-Credential, X-Amz-SignedHeaders and
+// X-Amz-Signature, with the same rules as the Authorization header.
+func awsParseSigV4Query(q url.Values) (awsSigV4Authorization, *awsError) {
+	var auth awsSigV4Authorization
+	if alg := q.Get("X-Amz-Algorithm"); alg != awsSigV4Algorithm {
+		return auth, awsIncompleteSignature("X-Amz-Algorithm only supports '" + awsSigV4Algorithm + "'.")
+	}
+	var missing []string
+	for _, p := range []string{"X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders"} {
+		if q.Get(p) == "" {
+			missing = append(missing, "AWS query-string parameters must include '"+p+"'.")
+		}
+	}
+	if len(missing) > 0 {
+		return auth, awsIncompleteSignature(strings.Join(missing, " "))
+	}
+	scope := strings.Split(q.Get("X-Amz-Credential"), "/")
+	if len(scope) != 5 || scope[0] == "" {
+		return auth, awsIncompleteSignature("Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term")
+	}
+	auth.accessKeyID, auth.date, auth.region, auth.service, auth.terminator = scope[0], scope[1], scope[2], scope[3], scope[4]
+	auth.signedHeaders = strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
+	auth.signature = q.Get("X-Amz-Signature")
+	auth.presigned = true
+	return auth, nil
 }
 
 // awsParseSigV4Authorization parses
