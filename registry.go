@@ -51,7 +51,7 @@ func getArtifactRegistryCredentials(ctx context.Context, provider RegistryProvid
 	}
 
 	key := hashKey(KeyInput{"accessToken", tokenKey}, KeyInput{"artifactRepository", registryInput})
-	creds, err := c.cached(ctx, key, true, hop{kind: hopRegistry, name: registryInput}, func(ctx context.Context) (fluxauth.Token, error) {
+	creds, err := c.cached(ctx, key, true, hop{kind: hopRegistry, name: artifactRepository}, func(ctx context.Context) (fluxauth.Token, error) {
 		token, err := c.cached(ctx, tokenKey, false, hop{kind: hopToken}, fetchToken)
 		if err != nil {
 			return nil, err

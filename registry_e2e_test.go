@@ -21,10 +21,6 @@ import (
 // proves that what the library hands out belongs to the impersonated
 // identity, not to its source.
 
-// targetSession is the identity STS gives targetRole assumed for the
-// ServiceAccount my-app/my-app.
-const targetSession = "arn:aws:sts::222222222222:assumed-role/target-account-role/my-app.my-app.fluxcd.io"
-
 // awsManifests are the AWS cases of the proposal: each manifest with the
 // world that makes its source identity work, and only that one reach the
 // target role.
@@ -147,7 +143,8 @@ func TestAWSRegistryLoginRefusedForTheTarget(t *testing.T) {
 	_, err := auth.GetArtifactRegistryCredentials(context.Background(), provider,
 		"123456789012.dkr.ecr.us-east-1.amazonaws.com/repo", myAppOptions(kube)...)
 	g.Expect(err).To(MatchError(MatchRegexp(awsAPIErrorPattern(
-		"failed to get aws registry credentials for 'us-east-1': operation error ECR: GetAuthorizationToken",
+		"failed to get aws registry credentials for '123456789012.dkr.ecr.us-east-1.amazonaws.com/repo': "+
+			"operation error ECR: GetAuthorizationToken",
 		400, "AccessDeniedException: User: "+targetSession+" is not authorized to perform: ecr:GetAuthorizationToken "+
 			"on resource: * because no identity-based policy allows the ecr:GetAuthorizationToken action"))))
 	var apiErr smithy.APIError
