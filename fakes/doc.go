@@ -14,7 +14,10 @@
 // Issuer signs service-account tokens like the TokenRequest API, and
 // NewKubeClient returns a controller-runtime fake client whose
 // SubResource("token").Create returns such tokens for existing
-// ServiceAccounts.
+// ServiceAccounts. NewExternalIssuer and DiscoverIssuer make an Issuer that
+// trusts a real issuer's keys instead (a kube-apiserver's, whose discovery
+// document and JWKS DiscoverIssuer reads), so that STS and GoogleSTS verify
+// the tokens of the real TokenRequest API.
 //
 // # AWS
 //
