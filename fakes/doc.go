@@ -34,7 +34,10 @@
 // BaseAWSEnv, PodIdentityEnv and IRSAEnv return the environment with which
 // the SDK's default credential chain uses them and nothing else from the
 // machine. STS.Implementation returns the SDK seam of the library's aws
-// provider, pointed at the fake STS.
+// provider, pointed at the fake STS. STS.ImplementationAs does the same with
+// the controller's identity given per instance (PodIdentityAgent.Credentials,
+// STS.WebIdentityCredentials) instead of through the environment, so tests
+// with different controller identities can run in parallel.
 //
 // # Google Cloud
 //
