@@ -88,7 +88,7 @@ func DiscoverIssuer(ctx context.Context, client *http.Client, base string) (*Iss
 		return nil, errors.New("failed to discover issuer: no HTTP client")
 	}
 	discoveryURL := strings.TrimSuffix(base, "/") + "/.well-known/openid-configuration"
-	body, err := externalIssuerGet(ctx, client, discoveryURL)
+	body, err := externalIssuerGet(ctx, client, discoveryURL, "application/json")
 	if err != nil {
 		return nil, fmt.Errorf("failed to discover issuer: %w", err)
 	}
@@ -99,19 +99,21 @@ func DiscoverIssuer(ctx context.Context, client *http.Client, base string) (*Iss
 	if doc.Issuer == "" || doc.JWKSURI == "" {
 		return nil, fmt.Errorf("failed to discover issuer: discovery document at '%s' lacks issuer or jwks_uri", discoveryURL)
 	}
-	jwks, err := externalIssuerGet(ctx, client, doc.JWKSURI)
+	// A kube-apiserver answers 406 to a JWKS request that does not accept
+	// the JWK Set media type (RFC 7517).
+	jwks, err := externalIssuerGet(ctx, client, doc.JWKSURI, "application/jwk-set+json, application/json")
 	if err != nil {
 		return nil, fmt.Errorf("failed to discover issuer '%s': %w", doc.Issuer, err)
 	}
 	return NewExternalIssuer(doc.Issuer, jwks)
 }
 
-func externalIssuerGet(ctx context.Context, client *http.Client, u string) ([]byte, error) {
+func externalIssuerGet(ctx context.Context, client *http.Client, u, accept string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("invalid URL '%s': %w", u, err)
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("failed to get '%s': %w", u, err)

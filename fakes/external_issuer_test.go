@@ -258,7 +258,8 @@ func TestGoogleSTS_ExternalIssuer(t *testing.T) {
 }
 
 // extDiscoveryServer serves discovery like a kube-apiserver: over TLS, to
-// bearer-authenticated callers only, with jwks_uri on its own address.
+// bearer-authenticated callers only, with jwks_uri on its own address, and
+// the JWKS only to callers accepting its media type.
 func extDiscoveryServer(t *testing.T, jwks []byte, discovery func(base string) string) *httptest.Server {
 	t.Helper()
 	var srv *httptest.Server
@@ -271,6 +272,12 @@ func extDiscoveryServer(t *testing.T, jwks []byte, discovery func(base string) s
 		case "/.well-known/openid-configuration":
 			_, _ = w.Write([]byte(discovery(srv.URL)))
 		case "/openid/v1/jwks":
+			// As the kube-apiserver: 406 unless the JWK Set type is accepted.
+			if !strings.Contains(r.Header.Get("Accept"), "application/jwk-set+json") {
+				http.Error(w, "406: Not Acceptable", http.StatusNotAcceptable)
+				return
+			}
+			w.Header().Set("Content-Type", "application/jwk-set+json")
 			_, _ = w.Write(jwks)
 		default:
 			http.NotFound(w, r)
