@@ -95,24 +95,12 @@ func run(m *testing.M) int {
 		return m.Run()
 	}()
 	if code == 0 {
-		if err := goleak.Find(leakOptions()...); err != nil {
+		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(os.Stderr, "FAIL: goroutines left behind: %v\n", err)
 			return 1
 		}
 	}
 	return code
-}
-
-// leakOptions ignores the goroutines that client-go and klog start once
-// per process and never stop, whatever a test does.
-func leakOptions() []goleak.Option {
-	return []goleak.Option{
-		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Typed[...]).updateUnfinishedWorkLoop"),
-		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*delayingType[...]).waitingLoop"),
-		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"),
-		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*delayingType).waitingLoop"),
-	}
 }
 
 func checkAssets(dir string) error {
