@@ -42,7 +42,10 @@
 // # Google Cloud
 //
 // The Google Cloud fakes (IAM Credentials, security token service and the
-// metadata server) follow the same rules.
+// metadata server) follow the same rules. NewGCPControllerImplementation
+// takes the controller's tokens from one Metadata per instance instead of
+// through GCE_METADATA_HOST (GCPEnv), so controller-level tests can run in
+// parallel; object-level ones on GKE still need GCPEnv.
 //
 // # Fault injection
 //

@@ -124,16 +124,16 @@ func externalIssuerGet(ctx context.Context, client *http.Client, u, accept strin
 	case err != nil:
 		return nil, fmt.Errorf("failed to read '%s': %w", u, err)
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("failed to get '%s': HTTP %d: %s", u, resp.StatusCode, externalIssuerPrefix(body))
+		return nil, fmt.Errorf("failed to get '%s': HTTP %d: %s", u, resp.StatusCode, replyPrefix(body))
 	case len(body) > externalIssuerMaxBody:
 		return nil, fmt.Errorf("failed to read '%s': larger than %d bytes", u, externalIssuerMaxBody)
 	}
 	return body, nil
 }
 
-// externalIssuerPrefix is the start of an error body, enough to tell a 403
+// replyPrefix is the start of an error body, enough to tell a 403
 // from RBAC apart from a 404 without repeating a whole page.
-func externalIssuerPrefix(b []byte) string {
+func replyPrefix(b []byte) string {
 	const max = 200
 	s := strings.TrimSpace(string(b))
 	if len(s) > max {
