@@ -119,11 +119,14 @@ func TestAWSObjectLevelIRSAAssumeRole(t *testing.T) {
 	}
 }
 
-// Case 4: GKE workload identity (controller) impersonates the target.
+// Case 4: GKE workload identity (controller) impersonates the target. Only
+// the controller's token comes from the metadata server, per instance, so
+// this case runs in parallel with the others.
 func TestGCPControllerWIFImpersonate(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	w := newGCPWorld(t)
+	w := newGCPController(t)
 	w.iam.AllowImpersonation(controllerGSA, targetGSA)
 	applyManifest(t, "gcp-controller-wif.yaml", ns)
 

@@ -121,7 +121,27 @@ type gcpWorld struct {
 	provider gcp.Provider
 }
 
+// newGCPWorld starts a fake GCP found through the environment, as upstream
+// finds GKE's metadata (project, location, cluster) for object-level
+// workload identity: such tests cannot run in parallel.
 func newGCPWorld(t *testing.T) *gcpWorld {
+	t.Helper()
+	w := startGCP(t)
+	setEnv(t, fakes.GCPEnv(t.TempDir(), w.metadata))
+	w.provider = gcp.Provider{Implementation: fakes.NewGCPImplementation(w.sts, w.iam)}
+	return w
+}
+
+// newGCPController starts a fake GCP whose controller identity is set per
+// instance, for controller-level tests, which can run in parallel.
+func newGCPController(t *testing.T) *gcpWorld {
+	t.Helper()
+	w := startGCP(t)
+	w.provider = gcp.Provider{Implementation: fakes.NewGCPControllerImplementation(w.sts, w.iam, w.metadata)}
+	return w
+}
+
+func startGCP(t *testing.T) *gcpWorld {
 	t.Helper()
 	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
@@ -133,9 +153,7 @@ func newGCPWorld(t *testing.T) *gcpWorld {
 		ServiceAccountEmail: controllerGSA, IAM: iam,
 	})
 	t.Cleanup(md.Close)
-	setEnv(t, fakes.GCPEnv(t.TempDir(), md))
-	return &gcpWorld{iam: iam, sts: s, metadata: md,
-		provider: gcp.Provider{Implementation: fakes.NewGCPImplementation(s, iam)}}
+	return &gcpWorld{iam: iam, sts: s, metadata: md}
 }
 
 func (w *gcpWorld) whoAmI(t *testing.T, token fluxauth.Token) string {
