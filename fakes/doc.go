@@ -14,7 +14,10 @@
 // Issuer signs service-account tokens like the TokenRequest API, and
 // NewKubeClient returns a controller-runtime fake client whose
 // SubResource("token").Create returns such tokens for existing
-// ServiceAccounts.
+// ServiceAccounts. NewExternalIssuer and DiscoverIssuer make an Issuer that
+// trusts a real issuer's keys instead (a kube-apiserver's, whose discovery
+// document and JWKS DiscoverIssuer reads), so that STS and GoogleSTS verify
+// the tokens of the real TokenRequest API.
 //
 // # AWS
 //
@@ -45,7 +48,10 @@
 // the SDK's default credential chain uses them and nothing else from the
 // machine. STS.Implementation returns the SDK seam of the library's aws
 // provider, pointed at the fake STS; WithECR and WithEKS add the fake ECR
-// and EKS.
+// and EKS. STS.ImplementationAs does the same with the controller's
+// identity given per instance (PodIdentityAgent.Credentials,
+// STS.WebIdentityCredentials) instead of through the environment, so tests
+// with different controller identities can run in parallel.
 //
 // # Google Cloud
 //
@@ -54,7 +60,10 @@
 // the GKE API to bearer tokens of the fake IAM Credentials whose principal
 // may get the cluster (AddCluster); each cluster has a KubeAPIServer taking
 // the same tokens. GCPImplementation.WithGKE points upstream's GetCluster
-// at it.
+// at it. NewGCPControllerImplementation takes the controller's tokens from
+// one Metadata per instance instead of through GCE_METADATA_HOST (GCPEnv),
+// so controller-level tests can run in parallel; object-level ones on GKE
+// still need GCPEnv.
 //
 // # Fault injection
 //

@@ -34,6 +34,9 @@ var (
 // ES256 tokens; an RSA key would make signing, not the code under test,
 // dominate every benchmark that misses.
 //
+// NewExternalIssuer and DiscoverIssuer return an Issuer for tokens signed
+// elsewhere, such as by a real kube-apiserver, that verifies and cannot sign.
+//
 // Issuer is safe for concurrent use, including SetClock while other
 // goroutines sign and verify.
 type Issuer struct {
@@ -41,6 +44,9 @@ type Issuer struct {
 	key    *ecdsa.PrivateKey
 	keyID  string
 	signer jose.Signer
+	// external holds the public keys of an issuer this package does not run
+	// (NewExternalIssuer); key and signer are nil then.
+	external *jose.JSONWebKeySet
 	// now is swapped atomically so that SetClock can race with Sign/Verify.
 	now atomic.Pointer[func() time.Time]
 }
@@ -127,6 +133,10 @@ func (i *Issuer) Sign(namespace, name string, audiences []string, ttl time.Durat
 
 // sign also returns the exp claim, which the TokenRequest status reports.
 func (i *Issuer) sign(namespace, name, uid string, audiences []string, ttl time.Duration) (string, time.Time, error) {
+	if i.signer == nil {
+		return "", time.Time{}, fmt.Errorf("failed to sign token: issuer '%s' is external: "+
+			"it verifies tokens, its own server signs them", i.url)
+	}
 	if namespace == "" || name == "" {
 		return "", time.Time{}, errors.New("failed to sign token: namespace and name are required")
 	}
@@ -172,12 +182,19 @@ func (i *Issuer) Verify(token, audience string) (subject string, err error) {
 // verifyAt is Verify with an explicit time: the fake STS checks tokens
 // against its own clock, as the real one does not share the cluster's.
 func (i *Issuer) verifyAt(token, audience string, now time.Time) (jwt.Claims, error) {
-	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	var algs []jose.SignatureAlgorithm
+	var key any
+	if i.external != nil {
+		algs, key = externalIssuerAlgorithms, i.external
+	} else {
+		algs, key = []jose.SignatureAlgorithm{jose.ES256}, &i.key.PublicKey
+	}
+	parsed, err := jwt.ParseSigned(token, algs)
 	if err != nil {
 		return jwt.Claims{}, fmt.Errorf("failed to verify token: %w", errIssuerMalformedToken)
 	}
 	var claims jwt.Claims
-	if err := parsed.Claims(&i.key.PublicKey, &claims); err != nil {
+	if err := parsed.Claims(key, &claims); err != nil {
 		return jwt.Claims{}, fmt.Errorf("failed to verify token: %w", errIssuerBadSignature)
 	}
 	if claims.Issuer != i.url {
