@@ -40,6 +40,10 @@ type faultWorld struct {
 	// requests is how many HTTP requests reached the world's fakes, faulted
 	// ones included.
 	requests func() int
+	// served is how many requests of the hop under test the fake handled
+	// and answered with credentials, bad successes included; nil for the
+	// hops whose fakes keep no record of them (Pod Identity, metadata).
+	served func() int
 	// check fails t unless token is the target's and was issued by the
 	// fakes, and returns the secrets it holds.
 	check func(t *testing.T, token fluxauth.Token) []string
@@ -91,17 +95,11 @@ var (
 	}}
 
 	awsWebIdentityHop = &faultHop{name: "aws web identity", start: func(t *testing.T) *faultWorld {
-		w := newObjectIRSAWorld(t)
-		return w.faultWorld(w.kube, func(f fakes.Fault) *fakes.InjectedFault {
-			return w.sts.InjectFault(f.OnlyFor("AssumeRoleWithWebIdentity"))
-		}, w.sts.Attempts)
+		return newObjectIRSAWorld(t).faultWorld("AssumeRoleWithWebIdentity")
 	}}
 
 	awsAssumeRoleHop = &faultHop{name: "aws assume role", impersonation: true, start: func(t *testing.T) *faultWorld {
-		w := newObjectIRSAWorld(t)
-		return w.faultWorld(w.kube, func(f fakes.Fault) *fakes.InjectedFault {
-			return w.sts.InjectFault(f.OnlyFor("AssumeRole"))
-		}, w.sts.Attempts)
+		return newObjectIRSAWorld(t).faultWorld("AssumeRole")
 	}}
 
 	gcpMetadataHop = &faultHop{name: "gcp metadata", env: true, start: func(t *testing.T) *faultWorld {
@@ -119,13 +117,21 @@ var (
 		w := newWIFWorld(t)
 		return w.faultWorld(func(f fakes.Fault) *fakes.InjectedFault {
 			return w.sts.InjectFault(f.OnlyFor(googleSTSPath))
-		})
+		}, func() int { return int(w.sts.Exchanges()) })
 	}}
 
 	gcpIAMHop = &faultHop{name: "gcp iam credentials", impersonation: true, start: func(t *testing.T) *faultWorld {
 		w := newWIFWorld(t)
 		return w.faultWorld(func(f fakes.Fault) *fakes.InjectedFault {
 			return w.iam.InjectFault(f.OnlyFor(iamTargetPath))
+		}, func() int {
+			n := 0
+			for _, c := range w.iam.Calls() {
+				if c.Err == "" {
+					n++
+				}
+			}
+			return n
 		})
 	}}
 
@@ -154,6 +160,23 @@ func newObjectIRSAWorld(t *testing.T) *objectIRSAWorld {
 	w.sts.AllowWebIdentity(sourceRole, "my-app", "my-app")
 	w.sts.AllowAssumeRole(sourceRole, targetRole)
 	return &objectIRSAWorld{awsWorld: w, kube: fakes.NewKubeClient(w.issuer, loadServiceAccount(t, "aws-object-irsa.yaml"))}
+}
+
+// faultWorld is the world with faults injected into action.
+func (w *objectIRSAWorld) faultWorld(action string) *faultWorld {
+	fw := w.awsWorld.faultWorld(w.kube, func(f fakes.Fault) *fakes.InjectedFault {
+		return w.sts.InjectFault(f.OnlyFor(action))
+	}, w.sts.Attempts)
+	fw.served = func() int {
+		n := 0
+		for _, c := range w.sts.Calls() {
+			if c.Action == action && c.Err == "" {
+				n++
+			}
+		}
+		return n
+	}
+	return fw
 }
 
 func (w *awsWorld) faultWorld(kube *fakes.KubeClient, inject func(fakes.Fault) *fakes.InjectedFault,
@@ -205,9 +228,11 @@ func newWIFWorld(t *testing.T) *wifWorld {
 	return &wifWorld{issuer: issuer, iam: iam, sts: sts, kube: kube}
 }
 
-func (w *wifWorld) faultWorld(inject func(fakes.Fault) *fakes.InjectedFault) *faultWorld {
+func (w *wifWorld) faultWorld(inject func(fakes.Fault) *fakes.InjectedFault, served func() int) *faultWorld {
 	provider := gcp.Provider{Implementation: fakes.NewGCPImplementation(w.sts, w.iam)}
-	return gcpFaultWorld(provider, w.iam, w.kube, inject, func() int { return w.sts.Attempts() + w.iam.Attempts() })
+	fw := gcpFaultWorld(provider, w.iam, w.kube, inject, func() int { return w.sts.Attempts() + w.iam.Attempts() })
+	fw.served = served
+	return fw
 }
 
 func gcpFaultWorld(provider gcp.Provider, iam *fakes.IAMCredentials, kube *fakes.KubeClient,
