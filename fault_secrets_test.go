@@ -2,11 +2,15 @@ package auth_test
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/identitychain/auth/fakes"
 )
 
 // secretSweep collects every error a test produced and every secret the
@@ -58,5 +62,28 @@ func (s *secretSweep) add(secrets ...string) {
 		if secret != "" {
 			s.secrets = append(s.secrets, secret)
 		}
+	}
+}
+
+// TestSecretShapesMatchTheFakes checks the sweep's shapes against what the
+// fakes issue, so that a leak is caught even of a secret the test never
+// saw, such as the credentials of a bad success.
+func TestSecretShapesMatchTheFakes(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	issuer, err := fakes.NewIssuer("https://kubernetes.default.svc.cluster.local")
+	g.Expect(err).NotTo(HaveOccurred())
+	jwt, err := issuer.Sign("my-app", "my-app", []string{"sts.amazonaws.com"}, time.Hour)
+	g.Expect(err).NotTo(HaveOccurred())
+	sts := fakes.StartSTS(fakes.STSOptions{})
+	t.Cleanup(sts.Close)
+	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	t.Cleanup(iam.Close)
+	googleToken, _ := iam.IssueToken(targetGSA)
+
+	for _, secret := range []string{jwt, sts.IssueCredentials(sourceRole).AccessKeyID, googleToken} {
+		g.Expect(slices.ContainsFunc(secretShapes, func(shape *regexp.Regexp) bool {
+			return shape.FindString("error: "+secret+": end") == secret
+		})).To(BeTrue(), "no shape matches the whole of a secret the fakes issue")
 	}
 }
