@@ -410,7 +410,7 @@ func (c faultCase) run(t *testing.T, sweep *secretSweep) {
 // fault and calls it again, twice with a cache, and records what it saw
 // as it happened.
 func (c faultCase) exec(t *testing.T, w *faultWorld) faultResult {
-	opts := w.opts
+	opts := slices.Clone(w.opts)
 	if c.mode.cached {
 		tc, err := auth.NewTokenCache(10, auth.WithFetchHedgeDelay(faultHedgeDelay))
 		if err != nil {

@@ -17,7 +17,7 @@ import (
 // fakes handed out during it, and checks when the test ends that no error
 // holds a secret, nor anything shaped like one.
 type secretSweep struct {
-	// mu guards errs and secrets, added to by parallel subtests.
+	// mu guards errs and secrets, added to by concurrent subtests.
 	mu      sync.Mutex
 	errs    []string
 	secrets []string
