@@ -293,16 +293,13 @@ type faultCase struct {
 
 func (c faultCase) name() string { return c.hop.name + "/" + c.fault.String() + "/" + c.mode.name }
 
-// faultCases are the cases of the rows of the hops that set process
-// environment (env) or of those that do not. A fault that the SDK
+// faultCases are the cases of the matrix's rows. A fault that the SDK
 // retries runs with a cache only: without one it takes the same path, to
-// the same error after the same attempts, and the seconds of backoff add up.
-func faultCases(env bool) []faultCase {
+// the same error after the same attempts, and the seconds of backoff add
+// up on the hops whose rows run one at a time.
+func faultCases() []faultCase {
 	var cases []faultCase
 	for _, r := range faultMatrix {
-		if r.hop.env != env {
-			continue
-		}
 		cases = append(cases, faultCase{r, withCache})
 		if r.attempts == 1 {
 			cases = append(cases, faultCase{r, withoutCache})
@@ -311,35 +308,39 @@ func faultCases(env bool) []faultCase {
 	return cases
 }
 
-// TestFaultMatrix runs the rows of the hops that set no process
-// environment, all at once, as most of their time is the SDKs' backoff; the
-// hangs last, so that their deadlines are not spent waiting for a CPU while
-// the other cases build their chains.
+// TestFaultMatrix runs every row in three lanes at once. The rows of the
+// hops that set process environment (Pod Identity and IRSA; the metadata
+// server) run one at a time in an AWS and a GCP lane, as each sets its
+// cloud's variables. The other rows need none of these variables (their
+// worlds pass endpoints and HTTP clients explicitly) and run all at once,
+// as most of their time is the SDKs' backoff; their hangs last, so that
+// their deadlines are not spent waiting for a CPU while the others build
+// their chains. Not parallel: other tests must not set the environment
+// meanwhile, nor load the machine so that the hangs' deadlines pass before
+// their chains reach the hop.
 func TestFaultMatrix(t *testing.T) {
-	t.Parallel()
-	sweep := newSecretSweep(t)
-	cases := faultCases(false)
-	hangs := slices.DeleteFunc(slices.Clone(cases), func(c faultCase) bool { return c.fault != faultHang })
-	others := slices.DeleteFunc(cases, func(c faultCase) bool { return c.fault == faultHang })
-	run := func(t *testing.T, c faultCase) { c.run(t, sweep) }
-	runAtOnce(t, others, faultCase.name, run)
-	runAtOnce(t, hangs, faultCase.name, run)
-}
-
-// TestFaultMatrixEnv runs the rows of the hops that set process
-// environment (Pod Identity, IRSA, the metadata server) in two lanes, AWS
-// and GCP, which set different variables: each lane runs its cases one at
-// a time, and the lanes run at once.
-func TestFaultMatrixEnv(t *testing.T) {
 	sweep := newSecretSweep(t)
 	lanes := map[string][]faultCase{}
-	for _, c := range faultCases(true) {
-		cloud, _, _ := strings.Cut(c.hop.name, " ")
-		lanes[cloud] = append(lanes[cloud], c)
+	for _, c := range faultCases() {
+		lane := "no env"
+		if c.hop.env {
+			lane, _, _ = strings.Cut(c.hop.name, " ")
+			lane += " env"
+		}
+		lanes[lane] = append(lanes[lane], c)
 	}
-	runAtOnce(t, []string{"aws", "gcp"}, func(cloud string) string { return cloud }, func(t *testing.T, cloud string) {
-		for _, c := range lanes[cloud] {
-			t.Run(c.name(), func(t *testing.T) { c.run(t, sweep) })
+	run := func(t *testing.T, c faultCase) { c.run(t, sweep) }
+	runAtOnce(t, []string{"aws env", "gcp env", "no env"}, func(lane string) string { return lane }, func(t *testing.T, lane string) {
+		cases := lanes[lane]
+		if lane == "no env" {
+			hangs := slices.DeleteFunc(slices.Clone(cases), func(c faultCase) bool { return c.fault != faultHang })
+			others := slices.DeleteFunc(cases, func(c faultCase) bool { return c.fault == faultHang })
+			runAtOnce(t, others, faultCase.name, run)
+			runAtOnce(t, hangs, faultCase.name, run)
+			return
+		}
+		for _, c := range cases {
+			t.Run(c.name(), func(t *testing.T) { run(t, c) })
 		}
 	})
 }
