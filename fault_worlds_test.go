@@ -22,7 +22,7 @@ import (
 type faultHop struct {
 	name string
 	// env is set when the world sets process environment (t.Setenv): its
-	// tests cannot run in parallel.
+	// cases run one at a time.
 	env bool
 	// impersonation is set when the hop is the impersonation hop, reached
 	// after a source hop that succeeds; otherwise it is the source hop.
@@ -56,9 +56,9 @@ const (
 	podIdentityPath   = "/v1/credentials"
 	metadataTokenPath = "/computeMetadata/v1/instance/service-accounts/default/token"
 	googleSTSPath     = "/v1/token"
-	// wipAudience is the audience of a workload identity provider outside
-	// GKE: with it, the GCP chain reads no metadata, so it needs no process
-	// environment and its tests can run in parallel.
+	// wipProvider is a workload identity provider outside GKE, and
+	// wipAudience its audience: with it, the GCP chain reads no metadata,
+	// so it needs no process environment.
 	wipProvider = "projects/123456789012/locations/global/workloadIdentityPools/flux/providers/k8s"
 	wipAudience = "//iam.googleapis.com/" + wipProvider
 	targetWho   = "arn:aws:sts::222222222222:assumed-role/target-account-role/my-app.my-app.fluxcd.io"
