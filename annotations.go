@@ -3,7 +3,6 @@ package auth
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -52,10 +51,6 @@ func DecodeAnnotation(sa corev1.ServiceAccount, key string, out any) (bool, erro
 	value, ok := sa.Annotations[key]
 	if !ok {
 		return false, nil
-	}
-	if strings.TrimSpace(value) == "" {
-		return true, &AnnotationError{Key: key, ServiceAccount: ServiceAccountKey(sa),
-			Reason: "the value is empty. remove the annotation or set its fields"}
 	}
 	if err := annotation.Decode(value, out); err != nil {
 		return true, &AnnotationError{Key: key, ServiceAccount: ServiceAccountKey(sa), Reason: err.Error()}

@@ -49,7 +49,7 @@ func TestParseAssumeRole(t *testing.T) {
 			value: ptr.To("roleARN: arn:aws:iam::123456789012:role/target\nuseServiceAccount: false\n"),
 			want:  &aws.AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/target", UseServiceAccount: ptr.To(false)},
 		},
-		{name: "empty", value: ptr.To("  \n"), wantErr: prefix + "the value is empty. remove the annotation or set its fields"},
+		{name: "empty", value: ptr.To("  \n"), wantErr: prefix + "the value is empty: remove the annotation or set its fields"},
 		{
 			name:    "unknown field (typo)",
 			value:   ptr.To("roleArn: arn:aws:iam::123456789012:role/target"),
