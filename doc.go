@@ -18,9 +18,13 @@
 //
 // # Annotations
 //
-// The value of an impersonation annotation is YAML, decoded strictly:
-// unknown fields, wrong types, duplicate fields and an empty value are
-// errors that name the annotation and the ServiceAccount.
+// Tenants write these annotations, so their values are read as a YAML
+// subset with one meaning only, bounded before it is parsed: at most 32 KiB,
+// one document, no anchors, aliases, merge keys, tags or nulls, booleans
+// only true and false. Unknown fields, wrong types, duplicate fields and an
+// empty value are errors that name the annotation and the ServiceAccount,
+// and every error quotes tenant text escaped and cut. Role ARNs and service
+// account emails are checked as AWS and Google define them.
 //
 //	aws.auth.fluxcd.io/assume-role: |
 //	  roleARN: arn:aws:iam::222222222222:role/target   # required
@@ -46,14 +50,27 @@
 // --default-service-account flags). Under lockdown an object that names no
 // ServiceAccount uses the default one, and the controller's identity is never
 // the source of an impersonation: it belongs to no namespace, so it cannot be
-// isolated per tenant. Refusals happen before any cloud call.
+// isolated per tenant. Refusals happen before any cloud call. As upstream,
+// every ServiceAccount is refused while the ObjectLevelWorkloadIdentity
+// feature gate is off.
 //
 // # Caching
 //
 // WithTokenCache caches source and target tokens under separate keys, so
 // many targets reached from one source cost one source exchange per
-// lifetime. A hit never waits on a network call. WithCache, the upstream
-// cache, keeps working for compatibility.
+// lifetime. A hit never waits on a network call, a valid token is served
+// while its refresh runs, hangs or fails, a fetch is bounded (WithFetchTimeout)
+// and a hung one is not joined for long (WithFetchHedgeDelay). Keys hold
+// every input that decides whose token it is, so GetAccessToken,
+// GetArtifactRegistryCredentials and GetRESTConfig of one chain share its
+// tokens. WithCache, the upstream cache, keeps working for compatibility.
+//
+// # Failures
+//
+// Every wait is bounded by the caller's context; replies the clouds should
+// not send (an expiry missing or past, empty credentials) are errors and are
+// never cached; every error names the provider, the hop, the target and the
+// region.
 //
 // # Required cloud permissions
 //
@@ -62,4 +79,7 @@
 // ServiceAccount's eks.amazonaws.com/role-arn), and the source role needs
 // sts:AssumeRole on the target. GCP: the source identity needs
 // roles/iam.serviceAccountTokenCreator on the target service account.
+// Kubernetes: the controller needs get on serviceaccounts (list and watch
+// with a cached client) and, when a ServiceAccount is the source, create on
+// serviceaccounts/token; refusals name the rule to grant.
 package auth
