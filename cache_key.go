@@ -20,8 +20,9 @@ type KeyInput struct {
 type keyWriter interface {
 	str(name, value string)
 	list(name string, value []string)
-	// optional is a value that may be absent, which differs from empty.
-	optional(name, value string, present bool)
+	// annotation is an annotation's value, or its absence, which differs
+	// from an empty value.
+	annotation(key, value string, present bool)
 }
 
 // keyHash encodes inputs unambiguously: each name and value is written with
@@ -37,8 +38,8 @@ func (h *keyHash) str(name, value string) {
 	h.string(value)
 }
 
-func (h *keyHash) optional(name, value string, present bool) {
-	h.string(name)
+func (h *keyHash) annotation(key, value string, present bool) {
+	h.string(key)
 	if !present {
 		h.buf = append(h.buf, 'a')
 		return
@@ -71,11 +72,11 @@ type keyList []KeyInput
 
 func (l *keyList) str(name, value string)           { *l = append(*l, KeyInput{name, value}) }
 func (l *keyList) list(name string, value []string) { *l = append(*l, KeyInput{name, value}) }
-func (l *keyList) optional(name, value string, present bool) {
+func (l *keyList) annotation(key, value string, present bool) {
 	if present {
-		*l = append(*l, KeyInput{name, value})
+		*l = append(*l, KeyInput{"annotation " + key, value})
 	} else {
-		*l = append(*l, KeyInput{name, nil})
+		*l = append(*l, KeyInput{"annotation " + key, nil})
 	}
 }
 
@@ -125,10 +126,11 @@ func (c *Chain) writeSourceKey(w keyWriter, audiences []string) {
 }
 
 // writeAnnotation writes an annotation's value and whether it is present:
-// some providers tell an absent annotation from an empty one.
+// some providers tell an absent annotation from an empty one. The key is
+// the input's name as it is: annotation keys hold a '/', no other name does.
 func writeAnnotation(w keyWriter, annotations map[string]string, key string) {
 	v, ok := annotations[key]
-	w.optional("annotation "+key, v, ok)
+	w.annotation(key, v, ok)
 }
 
 // writeTargetKey describes what the impersonation adds to the source key.

@@ -69,8 +69,8 @@ func TestCacheKeyGolden(t *testing.T) {
 		{Name: "target", Value: targetRole},
 		{Name: "annotation " + aws.AssumeRoleAnnotation, Value: objectLevel[aws.AssumeRoleAnnotation]},
 	}))
-	g.Expect(c.SourceKey(aud)).To(Equal("e38e9a393bb93a1d6afd9542b9ea316658ee977234c0019f3d069642244acb0e"))
-	g.Expect(c.TargetKey(aud)).To(Equal("1a01ab7c48e8e906d63b89239e249123c5465dff8b1bd0d5487068d84403cfc3"))
+	g.Expect(c.SourceKey(aud)).To(Equal("2ce50bbde8a2fb8a89cbe0bc57b3dce208814fad43e4bc9cecae2cec61e64420"))
+	g.Expect(c.TargetKey(aud)).To(Equal("a0553409866bfb2e6730a91cb4b9039d730e4cde4b51b26eb0ccb5a7a1e0b52a"))
 }
 
 // TestCacheKeyCollisions: two chains share a key only when they would mint
