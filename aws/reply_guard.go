@@ -2,12 +2,14 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go/middleware"
@@ -62,6 +64,30 @@ func (i guardedImplementation) AssumeRole(ctx context.Context, params *sts.Assum
 	}
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// ErrIncompleteCluster is returned when EKS describes a cluster without the
+// endpoint or the CA a REST config needs, as it does while the cluster is
+// still being created. Upstream would dereference the missing fields.
+var ErrIncompleteCluster = errors.New("EKS described the cluster without an endpoint or CA data")
+
+func (i guardedImplementation) DescribeCluster(ctx context.Context, params *eks.DescribeClusterInput,
+	options eks.Options) (*eks.DescribeClusterOutput, error) {
+	out, err := i.Implementation.DescribeCluster(ctx, params, options)
+	if err != nil {
+		return nil, err
+	}
+	c := out.Cluster
+	if c == nil || aws.ToString(c.Endpoint) == "" || c.CertificateAuthority == nil ||
+		aws.ToString(c.CertificateAuthority.Data) == "" {
+		status := "unknown"
+		if c != nil && c.Status != "" {
+			status = string(c.Status)
+		}
+		return nil, fmt.Errorf("%w (status %s): wait until the cluster is ACTIVE, or set the address and CA data "+
+			"on the object", ErrIncompleteCluster, status)
 	}
 	return out, nil
 }
