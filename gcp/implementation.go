@@ -2,6 +2,8 @@ package gcp
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -35,7 +37,8 @@ func (defaultImplementation) IAMCredentialsEndpoint() string { return "" }
 // externalaccount, and the impersonation and credential-file sources behind
 // google.DefaultTokenSource, all take it from there. The metadata server
 // path of google.DefaultTokenSource uses a client of its own, which retries
-// by itself. GetCluster is left alone: it is not a token endpoint.
+// by itself. GetCluster is not retried, it is not a token endpoint, but its
+// reply is checked.
 type retryingImplementation struct {
 	Implementation
 }
@@ -46,6 +49,28 @@ func (i retryingImplementation) DefaultTokenSource(ctx context.Context, scope ..
 
 func (i retryingImplementation) NewTokenSource(ctx context.Context, conf externalaccount.Config) (oauth2.TokenSource, error) {
 	return i.Implementation.NewTokenSource(withRetries(ctx), conf)
+}
+
+// ErrIncompleteCluster is returned when GKE describes a cluster without the
+// endpoint or the CA a REST config needs, as it does while the cluster is
+// being created. Upstream would dereference the missing CA.
+var ErrIncompleteCluster = errors.New("GKE described the cluster without an endpoint or CA certificate")
+
+func (i retryingImplementation) GetCluster(ctx context.Context, cluster string,
+	client *container.Service) (*container.Cluster, error) {
+	c, err := i.Implementation.GetCluster(ctx, cluster, client)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil || c.Endpoint == "" || c.MasterAuth == nil || c.MasterAuth.ClusterCaCertificate == "" {
+		status := "unknown"
+		if c != nil && c.Status != "" {
+			status = c.Status
+		}
+		return nil, fmt.Errorf("%w (status %s): wait until the cluster is RUNNING, or set the address and CA "+
+			"data on the object", ErrIncompleteCluster, status)
+	}
+	return c, nil
 }
 
 // withRetries returns ctx with its oauth2.HTTPClient replaced by a copy
