@@ -126,8 +126,9 @@ func WithTokenCache(c *TokenCache, obj cache.InvolvedObject) Option {
 }
 
 // WithGitURL sets the URL of the Git repository, for upstream's Git
-// credential providers. It is in every cache key, so tokens for different
-// repositories never mix.
+// credential providers. It is not part of the token cache keys: the
+// providers of this library do not read it, so it never changes whose
+// token a chain gets.
 func WithGitURL(gitURL url.URL) Option { return withFlux(fluxauth.WithGitURL(gitURL)) }
 
 // WithAllowShellOut lets the controller's own credentials come from binary
