@@ -141,6 +141,16 @@ func (c *Chain) writeTargetKey(w keyWriter) {
 	w.str("serviceAccountNamespace", imp.ServiceAccount.Namespace)
 	w.str("serviceAccountName", imp.ServiceAccount.Name)
 	w.str("target", imp.Target)
+	for _, p := range imp.Parameters {
+		if p.Keys != nil {
+			w.list(p.Field+" keys", p.Keys)
+		}
+		if p.IsList() {
+			w.list(p.Field, p.Values)
+		} else {
+			w.str(p.Field, p.Value)
+		}
+	}
 	// The annotation's name and value as written: whatever field the
 	// annotation gains, a change to it changes the key. Spelling it
 	// differently costs a miss, never a wrong token.

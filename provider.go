@@ -2,10 +2,14 @@ package auth
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	fluxauth "github.com/fluxcd/pkg/auth"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // Provider is a cloud provider that can get source credentials the upstream
@@ -48,4 +52,48 @@ type Impersonation struct {
 	Target string
 	// UseServiceAccount is nil when unset: lockdown then decides.
 	UseServiceAccount *bool
+	// Parameters are the other request parameters the annotation sets
+	// (an external ID, a duration, session tags, delegates...), validated
+	// and in the form they are sent, in a fixed order. Every one is part
+	// of the target's cache key, so two ServiceAccounts share a token only
+	// when all their parameters are equal; idchain explain prints them.
+	Parameters []Parameter
+	// Request is the provider's own form of the parameters, for its
+	// Impersonate; nil when the annotation sets none.
+	Request any
+}
+
+// Parameter is one request parameter of an impersonation, as sent.
+type Parameter struct {
+	// Field is the annotation field that sets it, e.g. "externalID".
+	Field string
+	// SentAs is the parameter of the cloud's API, e.g. "ExternalId".
+	SentAs string
+	// Value is the value as sent, for a single value.
+	Value string
+	// Values are the values as sent of a list, or of a map in the order
+	// of Keys; nil for a single value.
+	Values []string
+	// Keys are the keys of a map, sorted; nil for a list or a single value.
+	Keys []string
+}
+
+// IsList reports whether the parameter holds a list or a map.
+func (p Parameter) IsList() bool { return p.Values != nil }
+
+// String renders the parameter for people, tenant text quoted, escaped and
+// cut: "externalID 'abc' (sent as ExternalId)", "sessionTags ['team'='a']
+// (sent as Tags)".
+func (p Parameter) String() string {
+	if !p.IsList() {
+		return fmt.Sprintf("%s %s (sent as %s)", p.Field, quote.Tenant(p.Value), p.SentAs)
+	}
+	values := make([]string, len(p.Values))
+	for i, v := range p.Values {
+		values[i] = quote.Tenant(v)
+		if p.Keys != nil {
+			values[i] = quote.Tenant(p.Keys[i]) + "=" + values[i]
+		}
+	}
+	return fmt.Sprintf("%s [%s] (sent as %s)", p.Field, strings.Join(values, ", "), p.SentAs)
 }

@@ -33,6 +33,30 @@ type AssumeRoleConfig struct {
 	// credentials. Optional. Defaults to true under multi-tenancy lockdown
 	// and false otherwise.
 	UseServiceAccount *bool `json:"useServiceAccount,omitempty"`
+
+	// ExternalID is sent as ExternalId, for a trust policy with an
+	// sts:ExternalId condition: 2 to 1224 characters of letters, digits
+	// and _+=,.@:/-. Optional.
+	ExternalID *string `json:"externalID,omitempty"`
+	// Duration is the session's lifetime, sent as DurationSeconds: a
+	// duration with a unit, such as "15m" or "1h", from MinDuration to
+	// MaxDuration. Optional; STS grants 1h without it.
+	Duration *string `json:"duration,omitempty" annotation:"duration"`
+	// SessionTags are sent as Tags: at most 50, keys of 1 to 128 and
+	// values of at most 256 letters, digits, spaces and _.:/=+-@, no key
+	// starting with "aws:", none of TenantTagKeys, no two keys equal but
+	// for letter case. The role's trust policy must allow sts:TagSession.
+	// Optional.
+	SessionTags map[string]string `json:"sessionTags,omitempty"`
+	// TransitiveTagKeys are the keys of SessionTags that pass on to any
+	// session made with this one, sent as TransitiveTagKeys. Optional.
+	TransitiveTagKeys []string `json:"transitiveTagKeys,omitempty"`
+	// PolicyARNs are managed policies that limit the session, sent as
+	// PolicyArns: at most 10. Optional.
+	PolicyARNs []string `json:"policyARNs,omitempty"`
+	// Policy is an inline session policy, a JSON object, sent compacted as
+	// Policy: at most 2048 characters once compacted. Optional.
+	Policy *string `json:"policy,omitempty"`
 }
 
 // ErrRegionRequired is returned when a role is to be assumed without a region.
@@ -40,23 +64,34 @@ var ErrRegionRequired = errors.New("an AWS region is required to assume a role")
 
 // ParseAssumeRole strictly parses the AssumeRoleAnnotation of sa. It returns
 // nil, nil when the annotation is absent.
+// Every field is checked against STS's own limits, so a value STS would
+// refuse costs no cloud call.
 func ParseAssumeRole(sa corev1.ServiceAccount) (*AssumeRoleConfig, error) {
+	conf, _, err := parseAssumeRole(sa)
+	return conf, err
+}
+
+func parseAssumeRole(sa corev1.ServiceAccount) (*AssumeRoleConfig, *assumeRoleParams, error) {
 	var conf AssumeRoleConfig
 	ok, err := auth.DecodeAnnotation(sa, AssumeRoleAnnotation, &conf)
 	if !ok || err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	invalid := func(reason string) error {
 		return &auth.AnnotationError{Key: AssumeRoleAnnotation, ServiceAccount: auth.ServiceAccountKey(sa), Reason: reason}
 	}
 	switch {
 	case conf.RoleARN == "":
-		return nil, invalid("roleARN is required, e.g. 'roleARN: arn:aws:iam::123456789012:role/target'")
+		return nil, nil, invalid("roleARN is required, e.g. 'roleARN: arn:aws:iam::123456789012:role/target'")
 	}
 	if err := ValidateRoleARN(conf.RoleARN); err != nil {
-		return nil, invalid("roleARN " + err.Error())
+		return nil, nil, invalid("roleARN " + err.Error())
 	}
-	return &conf, nil
+	params, err := conf.params()
+	if err != nil {
+		return nil, nil, invalid(err.Error())
+	}
+	return &conf, params, nil
 }
 
 // SourceAnnotations implements auth.Provider: the ServiceAccount's role is
@@ -69,7 +104,7 @@ var sourceAnnotations = []string{RoleARNAnnotation}
 // checks the region and STS endpoint now, so a misconfiguration costs no
 // cloud call.
 func (Provider) ParseImpersonation(sa corev1.ServiceAccount, opts ...fluxauth.Option) (*auth.Impersonation, error) {
-	conf, err := ParseAssumeRole(sa)
+	conf, params, err := parseAssumeRole(sa)
 	if conf == nil || err != nil {
 		return nil, err
 	}
@@ -86,12 +121,16 @@ func (Provider) ParseImpersonation(sa corev1.ServiceAccount, opts ...fluxauth.Op
 			return nil, err
 		}
 	}
-	return &auth.Impersonation{
+	imp := &auth.Impersonation{
 		Annotation:        AssumeRoleAnnotation,
 		ServiceAccount:    key,
 		Target:            conf.RoleARN,
 		UseServiceAccount: conf.UseServiceAccount,
-	}, nil
+	}
+	if params != nil {
+		imp.Parameters, imp.Request = params.parameters(), params
+	}
+	return imp, nil
 }
 
 const (

@@ -21,10 +21,6 @@ import (
 // sets none with auth.WithScopes.
 var DefaultScopes = []string{"https://www.googleapis.com/auth/cloud-platform"}
 
-// tokenLifetime is the longest lifetime generateAccessToken grants without
-// an organization policy exception.
-const tokenLifetime = "3600s"
-
 // Impersonate implements auth.Provider: IAM Credentials generateAccessToken
 // for imp.Target, authorized by the source token, through the proxy-aware
 // HTTP client (with its timeout) and the caller's context, retrying
@@ -37,12 +33,20 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 	if !ok {
 		return nil, fmt.Errorf("source credentials are %T, not a GCP token", source)
 	}
+	params, ok := imp.Request.(*impersonateParams)
+	if imp.Request != nil && !ok {
+		return nil, fmt.Errorf("the impersonation's request is %T, not GCP generateAccessToken parameters", imp.Request)
+	}
 	var o fluxauth.Options
 	o.Apply(opts...)
 	scopes := o.Scopes
+	if params != nil && params.scopes != nil {
+		scopes = params.scopes // the annotation's take the caller's place
+	}
 	if len(scopes) == 0 {
 		scopes = DefaultScopes
 	}
+	lifetime := params.lifetimeOrDefault()
 
 	hc := o.GetHTTPClient()
 	hc.Transport = &oauth2.Transport{Source: oauth2.StaticTokenSource(&src.Token), Base: retrying(hc.Transport)}
@@ -58,13 +62,23 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 	target := quote.Tenant(imp.Target)
 	resp, err := svc.Projects.ServiceAccounts.GenerateAccessToken(
 		"projects/-/serviceAccounts/"+imp.Target,
-		&iamcredentials.GenerateAccessTokenRequest{Scope: append([]string(nil), scopes...), Lifetime: tokenLifetime},
+		&iamcredentials.GenerateAccessTokenRequest{
+			Delegates: params.delegateNames(),
+			Scope:     append([]string(nil), scopes...),
+			Lifetime:  lifetimeText(lifetime),
+		},
 	).Context(ctx).Do()
 	if err != nil {
 		var apiErr *googleapi.Error
-		if errors.As(err, &apiErr) && apiErr.Code == http.StatusForbidden {
-			return nil, fmt.Errorf("iamcredentials generateAccessToken for %s: %w. grant the source identity "+
-				"roles/iam.serviceAccountTokenCreator on %s", target, oneLine(err), target)
+		switch {
+		case errors.As(err, &apiErr) && apiErr.Code == http.StatusForbidden:
+			return nil, fmt.Errorf("iamcredentials generateAccessToken for %s: %w. %s", target, oneLine(err),
+				params.chainHint(imp.Target))
+		case errors.As(err, &apiErr) && apiErr.Code == http.StatusBadRequest && lifetime > DefaultLifetime:
+			return nil, fmt.Errorf("iamcredentials generateAccessToken for %s: %w. the annotation asks for "+
+				"lifetime %s, above 1h: that needs the organization policy %s to list %s. ask the "+
+				"organization's administrator for it, or set lifetime to 1h or less", target, oneLine(err),
+				lifetime, lifetimeConstraint, target)
 		}
 		return nil, fmt.Errorf("iamcredentials generateAccessToken for %s: %w", target, oneLine(err))
 	}

@@ -30,27 +30,53 @@ type ImpersonateConfig struct {
 	// absent) the source instead of the controller's. Optional. Defaults to
 	// true under multi-tenancy lockdown and false otherwise.
 	UseServiceAccount *bool `json:"useServiceAccount,omitempty"`
+
+	// Delegates are the service accounts between the source and
+	// GCPServiceAccount, in order from the source: the source needs
+	// roles/iam.serviceAccountTokenCreator on the first, each on the next,
+	// the last on GCPServiceAccount. At most 10. Optional.
+	Delegates []string `json:"delegates,omitempty"`
+	// Lifetime is the token's lifetime: a duration with a unit, such as
+	// "30m" or "1h", from MinLifetime to MaxLifetime; above 1h, only where
+	// the organization policy
+	// constraints/iam.allowServiceAccountCredentialLifetimeExtension lists
+	// GCPServiceAccount. Optional; DefaultLifetime without it.
+	Lifetime *string `json:"lifetime,omitempty" annotation:"duration"`
+	// Scopes are the OAuth scopes of the token; they take the place of
+	// auth.WithScopes for this ServiceAccount. Optional.
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // ParseImpersonate strictly parses the ImpersonateAnnotation of sa. It
 // returns nil, nil when the annotation is absent.
+// Every field is checked against Google's own limits, so a value Google
+// would refuse costs no cloud call.
 func ParseImpersonate(sa corev1.ServiceAccount) (*ImpersonateConfig, error) {
+	conf, _, err := parseImpersonate(sa)
+	return conf, err
+}
+
+func parseImpersonate(sa corev1.ServiceAccount) (*ImpersonateConfig, *impersonateParams, error) {
 	var conf ImpersonateConfig
 	ok, err := auth.DecodeAnnotation(sa, ImpersonateAnnotation, &conf)
 	if !ok || err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	invalid := func(reason string) error {
 		return &auth.AnnotationError{Key: ImpersonateAnnotation, ServiceAccount: auth.ServiceAccountKey(sa), Reason: reason}
 	}
 	switch {
 	case conf.GCPServiceAccount == "":
-		return nil, invalid("gcpServiceAccount is required, e.g. 'gcpServiceAccount: target@project.iam.gserviceaccount.com'")
+		return nil, nil, invalid("gcpServiceAccount is required, e.g. 'gcpServiceAccount: target@project.iam.gserviceaccount.com'")
 	}
 	if err := ValidateServiceAccountEmail(conf.GCPServiceAccount); err != nil {
-		return nil, invalid("gcpServiceAccount " + err.Error())
+		return nil, nil, invalid("gcpServiceAccount " + err.Error())
 	}
-	return &conf, nil
+	params, err := conf.params()
+	if err != nil {
+		return nil, nil, invalid(err.Error())
+	}
+	return &conf, params, nil
 }
 
 // SourceAnnotations implements auth.Provider: the upstream provider reads
@@ -63,14 +89,18 @@ var sourceAnnotations = []string{ServiceAccountAnnotation, WorkloadIdentityProvi
 
 // ParseImpersonation implements auth.Provider.
 func (Provider) ParseImpersonation(sa corev1.ServiceAccount, _ ...fluxauth.Option) (*auth.Impersonation, error) {
-	conf, err := ParseImpersonate(sa)
+	conf, params, err := parseImpersonate(sa)
 	if conf == nil || err != nil {
 		return nil, err
 	}
-	return &auth.Impersonation{
+	imp := &auth.Impersonation{
 		Annotation:        ImpersonateAnnotation,
 		ServiceAccount:    auth.ServiceAccountKey(sa),
 		Target:            conf.GCPServiceAccount,
 		UseServiceAccount: conf.UseServiceAccount,
-	}, nil
+	}
+	if params != nil {
+		imp.Parameters, imp.Request = params.parameters(), params
+	}
+	return imp, nil
 }

@@ -42,7 +42,7 @@ func TestParseImpersonate(t *testing.T) {
 		{name: "compute default SA", value: ptr.To("gcpServiceAccount: 123456789012-compute@developer.gserviceaccount.com"),
 			want: &gcp.ImpersonateConfig{GCPServiceAccount: "123456789012-compute@developer.gserviceaccount.com"}},
 		{name: "empty", value: ptr.To(""), wantErr: prefix + "the value is empty: remove the annotation or set its fields"},
-		{name: "unknown field", value: ptr.To("gcpServiceAcount: " + target), wantErr: prefix + "unknown field 'gcpServiceAcount': the fields are 'gcpServiceAccount', 'useServiceAccount'"},
+		{name: "unknown field", value: ptr.To("gcpServiceAcount: " + target), wantErr: prefix + "unknown field 'gcpServiceAcount': the fields are 'gcpServiceAccount', 'useServiceAccount', 'delegates', 'lifetime', 'scopes'"},
 		{name: "missing target", value: ptr.To("useServiceAccount: true"),
 			wantErr: prefix + "gcpServiceAccount is required, e.g. 'gcpServiceAccount: target@project.iam.gserviceaccount.com'"},
 		{name: "not a service account", value: ptr.To("gcpServiceAccount: bob@example.com"),

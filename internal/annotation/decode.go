@@ -265,6 +265,11 @@ func (d *decoder) structure(n *yaml.Node, p *plan, v reflect.Value) error {
 			return &Error{Field: field, Line: k.Line, Reason: fmt.Sprintf(
 				"field '%s' is set twice (lines %d and %d): keep one", field, firstLine(n, key), k.Line)}
 		}
+		if f.duration && c.Kind == yaml.ScalarNode && (resolve(c) == scalarInt || resolve(c) == scalarFloat) {
+			d.at = append(d.at, at)
+			return d.fail(c, "must be a duration with a unit, such as '15m', '1h' or '%ss', not the bare number %s",
+				quote.Clean(c.Value, 32), quote.Tenant(c.Value))
+		}
 		if err := d.child(c, f.plan, v.Field(f.index), at); err != nil {
 			return err
 		}

@@ -26,6 +26,10 @@ type field struct {
 	name  string
 	index int
 	plan  *plan
+	// duration marks a string field that holds a duration such as "15m"
+	// (tag `annotation:"duration"`), so that a bare number gets an error
+	// that asks for a unit rather than for quotes.
+	duration bool
 }
 
 var plans sync.Map // reflect.Type to *plan
@@ -109,7 +113,11 @@ func (p *plan) buildFields(building map[reflect.Type]*plan) error {
 		// made this plan not shared.
 		p.shared = p.shared && fp.shared
 		p.byName[name] = len(p.fields)
-		p.fields = append(p.fields, field{name: name, index: i, plan: fp})
+		duration := sf.Tag.Get("annotation") == "duration"
+		if duration && fp.kind != reflect.String && (fp.kind != reflect.Pointer || fp.elem.kind != reflect.String) {
+			return fmt.Errorf("annotation: cannot decode into %s: duration field %q must be a string", p.typ, name)
+		}
+		p.fields = append(p.fields, field{name: name, index: i, plan: fp, duration: duration})
 		names = append(names, "'"+name+"'")
 	}
 	p.names = strings.Join(names, ", ")
