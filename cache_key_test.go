@@ -73,6 +73,66 @@ func TestCacheKeyGolden(t *testing.T) {
 	g.Expect(c.TargetKey(aud)).To(Equal("a0553409866bfb2e6730a91cb4b9039d730e4cde4b51b26eb0ccb5a7a1e0b52a"))
 }
 
+// paramsAnnotation sets every optional AssumeRole parameter.
+const paramsAnnotation = "roleARN: " + targetRole + `
+useServiceAccount: true
+externalID: tenant-a-42
+duration: 30m
+sessionTags: {team: a, project: apps}
+transitiveTagKeys: [team]
+policyARNs: [arn:aws:iam::aws:policy/ReadOnlyAccess]
+policy: '{"Version": "2012-10-17", "Statement": []}'
+`
+
+// TestCacheKeyGoldenParameters pins every AssumeRole parameter in the
+// target key, in the form it is sent.
+func TestCacheKeyGoldenParameters(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	c := planFor(t, tenantSA("team-a", "app", map[string]string{
+		"eks.amazonaws.com/role-arn": sourceRole,
+		aws.AssumeRoleAnnotation:     paramsAnnotation,
+	}))
+	aud := []string{"sts.amazonaws.com"}
+	g.Expect(c.TargetKeyInputs()).To(Equal([]auth.KeyInput{
+		{Name: "serviceAccountNamespace", Value: "team-a"},
+		{Name: "serviceAccountName", Value: "app"},
+		{Name: "target", Value: targetRole},
+		{Name: "externalID", Value: "tenant-a-42"},
+		{Name: "duration", Value: "1800"},
+		{Name: "sessionTags keys", Value: []string{"project", "team"}},
+		{Name: "sessionTags", Value: []string{"apps", "a"}},
+		{Name: "transitiveTagKeys", Value: []string{"team"}},
+		{Name: "policyARNs", Value: []string{"arn:aws:iam::aws:policy/ReadOnlyAccess"}},
+		{Name: "policy", Value: `{"Version":"2012-10-17","Statement":[]}`},
+		{Name: "annotation " + aws.AssumeRoleAnnotation, Value: paramsAnnotation},
+	}))
+	g.Expect(c.TargetKey(aud)).To(Equal("285f62f596f266ade6033d51798bd2f3e153c77492ce0c28316bbd71a71e8a14"))
+
+	t.Run("GCP", func(t *testing.T) {
+		t.Parallel()
+		g := NewWithT(t)
+		const value = "gcpServiceAccount: target@target-project.iam.gserviceaccount.com\n" +
+			"delegates: [hop-sa@middle-project.iam.gserviceaccount.com]\nlifetime: 20m\nscopes: [s1, s2]"
+		issuer, err := fakes.NewIssuer("https://kubernetes.default.svc.cluster.local")
+		g.Expect(err).NotTo(HaveOccurred())
+		sa := tenantSA("team-a", "app", map[string]string{gcp.ImpersonateAnnotation: value})
+		c, err := auth.Plan(context.Background(), gcp.Provider{}, auth.WithClient(fakes.NewKubeClient(issuer, sa)),
+			auth.WithServiceAccountNamespace("team-a"), auth.WithServiceAccountName("app"))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(c.TargetKeyInputs()).To(Equal([]auth.KeyInput{
+			{Name: "serviceAccountNamespace", Value: "team-a"},
+			{Name: "serviceAccountName", Value: "app"},
+			{Name: "target", Value: "target@target-project.iam.gserviceaccount.com"},
+			{Name: "delegates", Value: []string{"projects/-/serviceAccounts/hop-sa@middle-project.iam.gserviceaccount.com"}},
+			{Name: "lifetime", Value: "1200s"},
+			{Name: "scopes", Value: []string{"s1", "s2"}},
+			{Name: "annotation " + gcp.ImpersonateAnnotation, Value: value},
+		}))
+		g.Expect(c.TargetKey(nil)).To(Equal("891c2b1eadc8741ac417f288389aefbe238a31c29ec61fea7a89c27764c8b495"))
+	})
+}
+
 // TestCacheKeyCollisions: two chains share a key only when they would mint
 // the same token.
 func TestCacheKeyCollisions(t *testing.T) {

@@ -42,11 +42,17 @@ type gcpWorld struct {
 
 func newGCPWorld(t *testing.T) *gcpWorld {
 	t.Helper()
+	return newGCPWorldWith(t, fakes.IAMCredentialsOptions{})
+}
+
+// newGCPWorldWith is newGCPWorld with IAM Credentials configured by opts.
+func newGCPWorldWith(t *testing.T, opts fakes.IAMCredentialsOptions) *gcpWorld {
+	t.Helper()
 	issuer, err := fakes.NewIssuer("https://container.googleapis.com/v1/projects/flux-project/locations/us-central1/clusters/flux")
 	if err != nil {
 		t.Fatal(err)
 	}
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartIAMCredentials(opts)
 	t.Cleanup(iam.Close)
 	sts := fakes.StartGoogleSTS(fakes.GoogleSTSOptions{Issuer: issuer, IAM: iam})
 	t.Cleanup(sts.Close)

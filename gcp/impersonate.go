@@ -78,7 +78,7 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 			return nil, fmt.Errorf("iamcredentials generateAccessToken for %s: %w. the annotation asks for "+
 				"lifetime %s, above 1h: that needs the organization policy %s to list %s. ask the "+
 				"organization's administrator for it, or set lifetime to 1h or less", target, oneLine(err),
-				lifetime, lifetimeConstraint, target)
+				shortDuration(lifetime), lifetimeConstraint, target)
 		}
 		return nil, fmt.Errorf("iamcredentials generateAccessToken for %s: %w", target, oneLine(err))
 	}

@@ -141,6 +141,18 @@ func lifetimeText(d time.Duration) string {
 	return strconv.FormatInt(int64(d/time.Second), 10) + "s"
 }
 
+// shortDuration writes d as people do: "2h", "1h30m", "45s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // delegateNames are the delegates as generateAccessToken takes them.
 func (p *impersonateParams) delegateNames() []string {
 	if p == nil || p.delegates == nil {
