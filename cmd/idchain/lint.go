@@ -17,10 +17,16 @@ type finding struct {
 	ServiceAccount string `json:"serviceAccount,omitempty"`
 	Provider       string `json:"provider,omitempty"`
 	Annotation     string `json:"annotation,omitempty"`
+	// Field is the path of the field of the annotation's value at fault,
+	// such as "duration" or "transitiveTagKeys[1]", when lint found it in
+	// the value; Line is then the field's line.
+	Field string `json:"field,omitempty"`
 	// Rule names the kind of problem, for scripts: invalid-yaml,
 	// invalid-manifest, unknown-annotation, invalid-annotation,
-	// invalid-identity, ambiguous-source, lockdown-forbids-controller,
-	// missing-identity, azure-no-impersonation, refused.
+	// invalid-parameter (an optional request parameter of the annotation,
+	// such as duration or delegates), invalid-identity, ambiguous-source,
+	// lockdown-forbids-controller, missing-identity,
+	// azure-no-impersonation, refused.
 	Rule    string `json:"rule"`
 	Problem string `json:"problem"`
 	Fix     string `json:"fix"`
@@ -50,19 +56,27 @@ for *.yaml and *.yml, or - for stdin; multi-document files are fine) and
 checks every ServiceAccount that carries an impersonation or identity
 annotation:
 
-  aws.auth.fluxcd.io/assume-role     roleARN (required), useServiceAccount
-  gcp.auth.fluxcd.io/impersonate     gcpServiceAccount (required), useServiceAccount
+  aws.auth.fluxcd.io/assume-role     roleARN (required), useServiceAccount, and the
+                                     AssumeRole parameters externalID, duration,
+                                     sessionTags, transitiveTagKeys, policyARNs, policy
+  gcp.auth.fluxcd.io/impersonate     gcpServiceAccount (required), useServiceAccount,
+                                     and the generateAccessToken parameters delegates,
+                                     lifetime, scopes
   azure.auth.fluxcd.io/impersonate   always refused: Azure has no impersonation
   eks.amazonaws.com/role-arn         the ServiceAccount's own IAM role
   iam.gke.io/gcp-service-account     the ServiceAccount's own Google service account
   gcp.auth.fluxcd.io/workload-identity-provider
 
 It reports every problem the library would refuse at runtime: invalid YAML,
-unknown or missing fields, a bad role ARN or service account email, an
+unknown or missing fields, a bad role ARN or service account email, a
+request parameter the cloud would refuse (a duration out of range, a
+reserved session tag, a delegation chain that lists its own target...), an
 ambiguous source ('useServiceAccount: false' next to an identity
 annotation), and a misspelt *.auth.fluxcd.io annotation, which the library
 would silently ignore. The checks are the library's own parsers and its own
-planning function, so lint and the controllers never disagree.
+planning function, so lint and the controllers never disagree. A finding
+points at the line of the field at fault when the annotation's value is a
+literal block ('key: |'), and at the annotation otherwise.
 
 With --lockdown it also applies multi-tenancy lockdown (the controllers'
 --default-service-account flag): the controller's identity may not be the

@@ -50,6 +50,10 @@ type lintProvider struct {
 	// lockdownFix tells how to move the source from the controller to the
 	// ServiceAccount.
 	lockdownFix string
+	// parameters are the optional request parameters of the impersonation
+	// annotation, each with what it takes, for a refusal that does not
+	// say what to do.
+	parameters map[string]string
 }
 
 var lintProviders = []lintProvider{
@@ -57,19 +61,37 @@ var lintProviders = []lintProvider{
 		name: aws.ProviderName, provider: aws.Provider{},
 		identity: []string{aws.RoleARNAnnotation},
 		known:    []string{aws.AssumeRoleAnnotation},
-		annotationFix: "write the value as YAML fields: 'roleARN: arn:aws:iam::<account>:role/<name>' (required) " +
-			"and 'useServiceAccount: true|false' (optional)",
+		annotationFix: "write the value as YAML fields: 'roleARN: arn:aws:iam::<account>:role/<name>' (required), " +
+			"and useServiceAccount, externalID, duration, sessionTags, transitiveTagKeys, policyARNs and policy (optional)",
 		lockdownFix: "remove 'useServiceAccount: false' and add " + aws.RoleARNAnnotation +
 			", so the ServiceAccount's own role is the source",
+		parameters: map[string]string{
+			"externalID": "externalID is the external ID the role's trust policy expects (its sts:ExternalId " +
+				"condition): 2 to 1224 letters, digits and _+=,.@:/-",
+			"duration": "duration is the session's lifetime, from 15m to 1h, such as 'duration: 30m'",
+			"sessionTags": "sessionTags is a mapping of tag keys to text values, such as 'sessionTags: {team: payments}', " +
+				"and needs sts:TagSession in the role's trust policy",
+			"transitiveTagKeys": "transitiveTagKeys is a list of keys of sessionTags, such as 'transitiveTagKeys: [team]'",
+			"policyARNs": "policyARNs is a list of at most 10 managed policy ARNs, such as " +
+				"'policyARNs: [arn:aws:iam::aws:policy/ReadOnlyAccess]'",
+			"policy": "policy is a session policy, a JSON object: write 'policy: |' and the JSON indented under it",
+		},
 	},
 	{
 		name: gcp.ProviderName, provider: gcp.Provider{},
 		identity: []string{gcp.ServiceAccountAnnotation, gcp.WorkloadIdentityProviderAnnotation},
 		known:    []string{gcp.ImpersonateAnnotation, gcp.WorkloadIdentityProviderAnnotation},
 		annotationFix: "write the value as YAML fields: 'gcpServiceAccount: <name>@<project>.iam.gserviceaccount.com' " +
-			"(required) and 'useServiceAccount: true|false' (optional)",
+			"(required), and useServiceAccount, delegates, lifetime and scopes (optional)",
 		lockdownFix: "remove 'useServiceAccount: false': the ServiceAccount's own identity (" + gcp.ServiceAccountAnnotation +
 			", or direct access without it) becomes the source",
+		parameters: map[string]string{
+			"delegates": "delegates is a list of service account emails, from the source's end of the chain to " +
+				"gcpServiceAccount's, such as 'delegates: [hop@project.iam.gserviceaccount.com]'",
+			"lifetime": "lifetime is the token's lifetime, from 1s to 12h (above 1h only where the organization " +
+				"policy allows it), such as 'lifetime: 30m'",
+			"scopes": "scopes is a list of OAuth scopes, such as 'scopes: [" + gcp.DefaultScopes[0] + "]'",
+		},
 	},
 	{
 		name: azure.ProviderName, provider: azure.Provider{},
@@ -156,16 +178,14 @@ func (p lintProvider) check(msa manifestSA, lockdown bool) []finding {
 	impKey := p.known[0]
 	_, err := p.provider.ParseImpersonation(sa, fluxauth.WithSTSRegion(lintRegion))
 	parsed := err == nil
-	if err != nil {
+	if annErr := (*auth.AnnotationError)(nil); errors.As(err, &annErr) {
+		out = append(out, p.annotationFinding(msa, annErr))
+	} else if err != nil {
 		rule, fix := p.refusal(err, lockdown)
-		problem := err.Error()
-		if annErr := (*auth.AnnotationError)(nil); errors.As(err, &annErr) {
-			problem = annErr.Reason // the key and ServiceAccount have their own columns
-		}
 		if rule == "" {
 			rule, fix = "refused", p.annotationFix
 		}
-		add(impKey, rule, problem, fix)
+		add(impKey, rule, err.Error(), fix)
 	}
 
 	identityErrs := p.checkIdentity(sa, add)
@@ -226,6 +246,36 @@ func (p lintProvider) checkIdentity(sa corev1.ServiceAccount, add func(key, rule
 	return errs
 }
 
+// annotationFinding reports a refusal of an annotation's value at the line
+// of the field at fault, when the value is a literal block ('|') and the
+// refusal names a field. The key and ServiceAccount have their own columns,
+// so the problem is the library's reason alone. A bad request parameter is
+// invalid-parameter, and the library's own fix, the end of its reason, is
+// the fix.
+func (p lintProvider) annotationFinding(msa manifestSA, e *auth.AnnotationError) finding {
+	line, field := locateRefusal(msa.sa.Annotations[e.Key], e.Reason)
+	f := finding{Line: msa.lineInValue(e.Key, line), Annotation: e.Key, Field: field,
+		Rule: "invalid-annotation", Problem: e.Reason, Fix: p.annotationFix}
+	if hint, ok := p.parameterHint(e.Reason); ok {
+		f.Rule, f.Fix = "invalid-parameter", hint
+		if problem, fix, ok := splitReason(e.Reason); ok {
+			f.Problem, f.Fix = problem, fix
+		}
+	}
+	return f
+}
+
+// parameterHint tells whether a refusal of the annotation is about one of
+// its request parameters, and what that parameter takes.
+func (p lintProvider) parameterHint(reason string) (string, bool) {
+	sm := reasonPath.FindStringSubmatch(reason)
+	if sm == nil {
+		return "", false
+	}
+	hint, ok := p.parameters[sm[1]]
+	return hint, ok
+}
+
 // plan asks the library which chain it would follow for sa, exactly as a
 // controller would, with a client that holds sa alone.
 func (p lintProvider) plan(sa corev1.ServiceAccount, lockdown bool) error {
@@ -268,6 +318,10 @@ func (p lintProvider) refusal(err error, lockdown bool) (rule, fix string) {
 	var annErr *auth.AnnotationError
 	switch {
 	case errors.As(err, &annErr):
+		if _, ok := p.parameterHint(annErr.Reason); ok {
+			// The library's reason ends with the fix already.
+			return "invalid-parameter", ""
+		}
 		return "invalid-annotation", p.annotationFix
 	case errors.Is(err, azure.ErrNoImpersonation):
 		return "azure-no-impersonation", "remove the annotation and use workload identity federation " +

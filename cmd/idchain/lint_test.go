@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,6 +52,8 @@ func TestLintCorpus(t *testing.T) {
 		{file: "lockdown-no-role.yaml", lockdown: true, wantRules: []string{"missing-identity"}},
 		{file: "azure-impersonate.yaml", wantRules: []string{"azure-no-impersonation"}},
 		{file: "multi-document.yaml", wantRules: []string{"invalid-identity"}},
+		{file: "aws-parameters.yaml", wantRules: slices.Repeat([]string{"invalid-parameter"}, 8)},
+		{file: "gcp-parameters.yaml", wantRules: slices.Repeat([]string{"invalid-parameter"}, 4)},
 	} {
 		name := strings.TrimSuffix(tt.file, ".yaml")
 		var flags []string
@@ -104,7 +107,7 @@ func TestLintClean(t *testing.T) {
 			g := NewWithT(t)
 			r := run(t, nil, append(append([]string{"lint"}, flags...), "testdata/lint/clean")...)
 			g.Expect(r.code).To(Equal(exitOK), r.stdout+r.stderr)
-			g.Expect(r.stdout).To(HavePrefix("No problems. Checked 1 file, 5 ServiceAccounts, 4 with identity annotations"))
+			g.Expect(r.stdout).To(HavePrefix("No problems. Checked 2 files, 7 ServiceAccounts, 6 with identity annotations"))
 			g.Expect(r.stderr).To(BeEmpty())
 		})
 	}

@@ -26,6 +26,11 @@ type manifestSA struct {
 	sa   corev1.ServiceAccount
 	// annotationLines maps an annotation key to the line it is written on.
 	annotationLines map[string]int
+	// blockLines maps the key of an annotation written as a literal block
+	// ('key: |') to the line of its '|': line n of the value is the file's
+	// line blockLines[key]+n. Other styles fold or escape lines, so a line
+	// of their value has no line of its own in the file.
+	blockLines map[string]int
 }
 
 // lineOf returns the line of annotation key, or of the document.
@@ -34,6 +39,16 @@ func (m manifestSA) lineOf(key string) int {
 		return l
 	}
 	return m.line
+}
+
+// lineInValue returns the file line of line n (1-based) of the value of
+// annotation key, or the line of the annotation when the value's lines are
+// not the file's or n is 0.
+func (m manifestSA) lineInValue(key string, n int) int {
+	if l, ok := m.blockLines[key]; ok && n > 0 {
+		return l + n
+	}
+	return m.lineOf(key)
 }
 
 // manifestProblem is a document that is not valid YAML or not a valid
@@ -157,12 +172,15 @@ func (m *manifests) addServiceAccount(file string, root *yaml.Node) {
 			annotation: key, rule: "invalid-manifest", problem: msg, fix: fix})
 	}
 
-	lines := map[string]int{}
+	lines, blocks := map[string]int{}, map[string]int{}
 	if ann := mapValue(meta, "annotations"); ann != nil && ann.Kind == yaml.MappingNode {
 		ok := true
 		for i := 0; i+1 < len(ann.Content); i += 2 {
 			k, v := ann.Content[i], ann.Content[i+1]
 			lines[k.Value] = k.Line
+			if v.Kind == yaml.ScalarNode && v.Style&yaml.LiteralStyle != 0 {
+				blocks[k.Value] = v.Line
+			}
 			if v.Kind != yaml.ScalarNode {
 				ok = false
 				problem(k.Line, k.Value, "the annotation value is a YAML "+kindName(v)+", but annotation values are strings",
@@ -178,7 +196,8 @@ func (m *manifests) addServiceAccount(file string, root *yaml.Node) {
 	if err == nil {
 		var sa corev1.ServiceAccount
 		if err = sigsyaml.UnmarshalStrict(out, &sa); err == nil {
-			m.serviceAccounts = append(m.serviceAccounts, manifestSA{file: file, line: root.Line, sa: sa, annotationLines: lines})
+			m.serviceAccounts = append(m.serviceAccounts, manifestSA{file: file, line: root.Line, sa: sa,
+				annotationLines: lines, blockLines: blocks})
 			return
 		}
 	}
