@@ -8,6 +8,7 @@ import (
 	"github.com/identitychain/auth/aws"
 	"github.com/identitychain/auth/azure"
 	"github.com/identitychain/auth/gcp"
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // description is a chain told as a person reads it: which calls are made,
@@ -20,6 +21,8 @@ type description struct {
 	endpoint    string
 	sessionName string
 	scopes      []string
+	// scopesNote says where scopes come from when not from --scopes.
+	scopesNote string
 }
 
 // describe tells the calls a planned chain makes. It only names them: the
@@ -31,7 +34,7 @@ func describe(c *auth.Chain, f *chainFlags, audiences []string, audNote string) 
 		aud = audNote
 	}
 	sa := c.Source.ServiceAccount.String()
-	tokenRequest := hop{"Kubernetes TokenRequest", fmt.Sprintf("a token of ServiceAccount %s, audience %s", sa, aud)}
+	tokenRequest := hop{Call: "Kubernetes TokenRequest", Details: fmt.Sprintf("a token of ServiceAccount %s, audience %s", sa, aud)}
 	bySA := c.Source.Kind == auth.SourceServiceAccount
 	switch {
 	case bySA && c.Source.Identity == "":
@@ -52,11 +55,11 @@ func describe(c *auth.Chain, f *chainFlags, audiences []string, audNote string) 
 		}
 		if !bySA {
 			d.source += " (EKS Pod Identity or IRSA)"
-			d.hops = append(d.hops, hop{"controller credentials",
-				"from the AWS SDK default chain of the controller pod: EKS Pod Identity or IRSA"})
+			d.hops = append(d.hops, hop{Call: "controller credentials",
+				Details: "from the AWS SDK default chain of the controller pod: EKS Pod Identity or IRSA"})
 		} else {
-			d.hops = append(d.hops, tokenRequest, hop{"sts:AssumeRoleWithWebIdentity " + c.Source.Identity,
-				"with the ServiceAccount token, region " + orNone(f.region)})
+			d.hops = append(d.hops, tokenRequest, hop{Call: "sts:AssumeRoleWithWebIdentity " + c.Source.Identity,
+				Details: "with the ServiceAccount token, region " + orNone(f.region)})
 			if f.region == "" {
 				d.warnings = append(d.warnings, "a ServiceAccount source needs an AWS region: "+
 					"set it in the object spec (--region), or the exchange fails at runtime")
@@ -64,22 +67,23 @@ func describe(c *auth.Chain, f *chainFlags, audiences []string, audNote string) 
 		}
 		if imp := c.Impersonation; imp != nil {
 			d.sessionName = aws.RoleSessionName(imp.ServiceAccount)
-			d.hops = append(d.hops, hop{"sts:AssumeRole " + imp.Target,
-				fmt.Sprintf("signed with the source credentials, session %s, region %s", d.sessionName, orNone(f.region))})
+			d.hops = append(d.hops, hop{Call: "sts:AssumeRole " + imp.Target,
+				Details: fmt.Sprintf("signed with the source credentials, session %s, region %s", d.sessionName, orNone(f.region)),
+				sends:   sentParameters(imp.Parameters)})
 		}
 
 	case gcp.ProviderName:
 		if !bySA {
 			d.source += " (GKE workload identity)"
-			d.hops = append(d.hops, hop{"metadata server token",
-				"the controller pod's Google service account (GKE workload identity)"})
+			d.hops = append(d.hops, hop{Call: "metadata server token",
+				Details: "the controller pod's Google service account (GKE workload identity)"})
 		} else {
-			d.hops = append(d.hops, tokenRequest, hop{"Google STS token exchange",
-				fmt.Sprintf("a federated token of principal .../subject/ns/%s/sa/%s",
+			d.hops = append(d.hops, tokenRequest, hop{Call: "Google STS token exchange",
+				Details: fmt.Sprintf("a federated token of principal .../subject/ns/%s/sa/%s",
 					c.Source.ServiceAccount.Namespace, c.Source.ServiceAccount.Name)})
 			if c.Source.Identity != "" {
-				d.hops = append(d.hops, hop{"iamcredentials generateAccessToken " + c.Source.Identity,
-					"as the federated principal (" + gcp.ServiceAccountAnnotation + ")"})
+				d.hops = append(d.hops, hop{Call: "iamcredentials generateAccessToken " + c.Source.Identity,
+					Details: "as the federated principal (" + gcp.ServiceAccountAnnotation + ")"})
 			}
 		}
 		if imp := c.Impersonation; imp != nil {
@@ -87,17 +91,28 @@ func describe(c *auth.Chain, f *chainFlags, audiences []string, audNote string) 
 			if len(d.scopes) == 0 {
 				d.scopes = gcp.DefaultScopes
 			}
-			d.hops = append(d.hops, hop{"iamcredentials generateAccessToken " + imp.Target,
-				"bearing the source token, scopes " + strings.Join(d.scopes, ", ")})
+			details := "bearing the source token, scopes " + strings.Join(d.scopes, ", ")
+			if s, ok := parameter(imp.Parameters, "scopes"); ok {
+				// The annotation's scopes take the place of the caller's:
+				// the parameter shows them as sent.
+				d.scopes, details = s.Values, "bearing the source token"
+				d.scopesNote = "the annotation's, in place of --scopes or the default"
+				if len(f.scopes) > 0 {
+					d.warnings = append(d.warnings, "--scopes is not used for this ServiceAccount: the scopes of its "+
+						gcp.ImpersonateAnnotation+" annotation take their place")
+				}
+			}
+			d.hops = append(d.hops, hop{Call: "iamcredentials generateAccessToken " + imp.Target, Details: details,
+				sends: sentParameters(imp.Parameters)})
 		}
 
 	case azure.ProviderName:
 		if !bySA {
 			d.source += " (Azure workload identity)"
-			d.hops = append(d.hops, hop{"controller credentials", "Azure workload identity of the controller pod"})
+			d.hops = append(d.hops, hop{Call: "controller credentials", Details: "Azure workload identity of the controller pod"})
 		} else {
-			d.hops = append(d.hops, tokenRequest, hop{"Microsoft Entra ID token exchange",
-				"for tenant/client " + c.Source.Identity})
+			d.hops = append(d.hops, tokenRequest, hop{Call: "Microsoft Entra ID token exchange",
+				Details: "for tenant/client " + c.Source.Identity})
 		}
 	}
 	return d
@@ -108,4 +123,45 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+// parameter returns the parameter of params that field sets.
+func parameter(params []auth.Parameter, field string) (auth.Parameter, bool) {
+	for _, p := range params {
+		if p.Field == field {
+			return p, true
+		}
+	}
+	return auth.Parameter{}, false
+}
+
+// computedParameters are the parameters whose value the library computes
+// from the annotation's (seconds from a duration), rather than sends as
+// the tenant wrote it: shown unquoted.
+var computedParameters = map[string]bool{"duration": true, "lifetime": true}
+
+// sentParameters shows each parameter as the API receives it, by the
+// API's name: "ExternalId 'my-app'", "DurationSeconds 1800",
+// "Tags ['team'='payments']". Tenant text is quoted and escaped.
+func sentParameters(params []auth.Parameter) []string {
+	var out []string
+	for _, p := range params {
+		if !p.IsList() {
+			v := quote.Tenant(p.Value)
+			if computedParameters[p.Field] {
+				v = quote.Clean(p.Value, quote.MaxBytes)
+			}
+			out = append(out, p.SentAs+" "+v)
+			continue
+		}
+		values := make([]string, len(p.Values))
+		for i, v := range p.Values {
+			values[i] = quote.Tenant(v)
+			if p.Keys != nil {
+				values[i] = quote.Tenant(p.Keys[i]) + "=" + values[i]
+			}
+		}
+		out = append(out, p.SentAs+" ["+strings.Join(values, ", ")+"]")
+	}
+	return out
 }

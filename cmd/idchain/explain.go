@@ -26,16 +26,22 @@ type explanation struct {
 	Lockdown       bool   `json:"lockdown"`
 	// DefaultServiceAccountUsed is set when lockdown substituted the default
 	// ServiceAccount because the object named none.
-	DefaultServiceAccountUsed bool            `json:"defaultServiceAccountUsed,omitempty"`
-	Source                    *explainSource  `json:"source,omitempty"`
-	Target                    string          `json:"target,omitempty"`
-	Region                    string          `json:"region,omitempty"`
-	STSEndpoint               string          `json:"stsEndpoint,omitempty"`
-	SessionName               string          `json:"sessionName,omitempty"`
-	Scopes                    []string        `json:"scopes,omitempty"`
-	Hops                      []hop           `json:"hops,omitempty"`
-	CacheKey                  *explainKeyInfo `json:"cacheKey,omitempty"`
-	Warnings                  []string        `json:"warnings,omitempty"`
+	DefaultServiceAccountUsed bool           `json:"defaultServiceAccountUsed,omitempty"`
+	Source                    *explainSource `json:"source,omitempty"`
+	Target                    string         `json:"target,omitempty"`
+	Region                    string         `json:"region,omitempty"`
+	STSEndpoint               string         `json:"stsEndpoint,omitempty"`
+	SessionName               string         `json:"sessionName,omitempty"`
+	Scopes                    []string       `json:"scopes,omitempty"`
+	// ScopesNote says where the scopes come from when not from --scopes
+	// or the default.
+	ScopesNote string `json:"scopesNote,omitempty"`
+	// Parameters are the request parameters the impersonation annotation
+	// sets, as the impersonation call sends them, in the library's order.
+	Parameters []explainParameter `json:"parameters,omitempty"`
+	Hops       []hop              `json:"hops,omitempty"`
+	CacheKey   *explainKeyInfo    `json:"cacheKey,omitempty"`
+	Warnings   []string           `json:"warnings,omitempty"`
 	// Refused is the library's error when it refuses the chain, and Fix
 	// what to do about it, when idchain knows.
 	Refused string `json:"refused,omitempty"`
@@ -52,6 +58,21 @@ type explainSource struct {
 type hop struct {
 	Call    string `json:"call"`
 	Details string `json:"details"`
+	// sends are the annotation's request parameters this call sends, as
+	// the text output shows them; -o json has them in parameters.
+	sends []string
+}
+
+// explainParameter is a request parameter the annotation sets, as sent.
+type explainParameter struct {
+	// Field is the annotation's field, SentAs the API's parameter.
+	Field  string `json:"field"`
+	SentAs string `json:"sentAs"`
+	// Value is a single value; Values a list, or a map's values in the
+	// order of its Keys.
+	Value  string   `json:"value,omitempty"`
+	Values []string `json:"values,omitempty"`
+	Keys   []string `json:"keys,omitempty"`
 }
 
 type explainKeyInfo struct {
@@ -84,10 +105,24 @@ The annotations it reads, on that ServiceAccount:
   aws.auth.fluxcd.io/assume-role: |
     roleARN: arn:aws:iam::222222222222:role/target                     # required
     useServiceAccount: true                                            # optional
+    externalID: my-app-7f3a9c        # optional AssumeRole parameters: ExternalId,
+    duration: 30m                    # DurationSeconds (15m to 1h),
+    sessionTags: {team: payments}    # Tags (the trust policy allows sts:TagSession),
+    transitiveTagKeys: [team]        # TransitiveTagKeys,
+    policyARNs: [arn:aws:iam::aws:policy/ReadOnlyAccess]   # PolicyArns (at most 10)
+    policy: |                        # and Policy, a JSON object, sent compacted
+      {"Version": "2012-10-17", "Statement": [...]}
   iam.gke.io/gcp-service-account: source@source-project.iam.gserviceaccount.com
   gcp.auth.fluxcd.io/impersonate: |
     gcpServiceAccount: target@target-project.iam.gserviceaccount.com   # required
     useServiceAccount: true                                            # optional
+    delegates: [hop@middle-project.iam.gserviceaccount.com]  # optional generateAccessToken
+    lifetime: 30m                    # parameters: delegates, lifetime (1s to 12h)
+    scopes: [https://www.googleapis.com/auth/devstorage.read_only]  # and scope, in
+                                     # place of --scopes
+
+The parameters are shown on the call that sends them, as sent: the API's
+names, durations in seconds, tags sorted by key, the policy compacted.
 
 Which identity is the source of the impersonation:
 
@@ -226,8 +261,13 @@ func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainF
 	e.Source = &explainSource{Kind: string(chain.Source.Kind), Identity: chain.Source.Identity, Description: d.source}
 	e.Hops, e.Warnings = d.hops, d.warnings
 	e.Region, e.STSEndpoint, e.SessionName, e.Scopes = d.region, d.endpoint, d.sessionName, d.scopes
-	if chain.Impersonation != nil {
-		e.Target = chain.Impersonation.Target
+	e.ScopesNote = d.scopesNote
+	if imp := chain.Impersonation; imp != nil {
+		e.Target = imp.Target
+		for _, p := range imp.Parameters {
+			e.Parameters = append(e.Parameters, explainParameter{Field: p.Field, SentAs: p.SentAs, Value: p.Value,
+				Values: p.Values, Keys: p.Keys})
+		}
 	}
 
 	e.CacheKey = &explainKeyInfo{Source: chain.SourceKeyInputs(audiences), Target: chain.TargetKeyInputs()}
@@ -297,7 +337,11 @@ func (a *app) printExplanation(w io.Writer, e *explanation) error {
 		row("Session name", e.SessionName)
 	}
 	if len(e.Scopes) > 0 {
-		row("Scopes", strings.Join(e.Scopes, ", "))
+		scopes := strings.Join(e.Scopes, ", ")
+		if e.ScopesNote != "" {
+			scopes += " (" + e.ScopesNote + ")"
+		}
+		row("Scopes", scopes)
 	}
 	if e.Refused != "" {
 		kv.add(s.red, "Outcome:", "refused by the library (no cloud was called)")
@@ -321,6 +365,10 @@ func (a *app) printExplanation(w io.Writer, e *explanation) error {
 	hops := table{header: []string{"STEP", "CALL", "DETAILS"}}
 	for i, h := range e.Hops {
 		hops.add(nil, fmt.Sprint(i+1), h.Call, h.Details)
+		// One row per parameter the call sends, under its details.
+		for _, p := range h.sends {
+			hops.add(nil, "", "", p)
+		}
 	}
 	if err := hops.write(w, s); err != nil {
 		return err

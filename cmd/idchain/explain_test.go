@@ -2,13 +2,14 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/spf13/cobra"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	fluxauth "github.com/fluxcd/pkg/auth"
 	. "github.com/onsi/gomega"
+	"github.com/spf13/cobra"
 
 	"github.com/identitychain/auth/fakes"
 )
@@ -69,6 +70,92 @@ func TestExplainJSON(t *testing.T) {
 	g.Expect(e.Target).To(Equal("arn:aws:iam::222222222222:role/target-account-role"))
 	g.Expect(e.SessionName).To(Equal("my-app.my-app.fluxcd.io"))
 	g.Expect(e.Hops).To(HaveLen(3))
+}
+
+// TestExplainParametersJSON pins -o json for the seeds that set request
+// parameters: each is listed as sent, by annotation field and API name.
+func TestExplainParametersJSON(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		seed string
+		want []explainParameter
+	}{
+		{seed: "aws-assume-role-params", want: []explainParameter{
+			{Field: "externalID", SentAs: "ExternalId", Value: "my-app-7f3a9c"},
+			{Field: "duration", SentAs: "DurationSeconds", Value: "1800"},
+			{Field: "sessionTags", SentAs: "Tags", Keys: []string{"environment", "team"},
+				Values: []string{"production", "payments"}},
+			{Field: "transitiveTagKeys", SentAs: "TransitiveTagKeys", Values: []string{"team"}},
+			{Field: "policyARNs", SentAs: "PolicyArns",
+				Values: []string{"arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"}},
+			{Field: "policy", SentAs: "Policy", Value: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` +
+				`"Action":["ecr:GetAuthorizationToken","ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"*"}]}`},
+		}},
+		{seed: "gcp-impersonate-delegates", want: []explainParameter{
+			{Field: "delegates", SentAs: "delegates",
+				Values: []string{"projects/-/serviceAccounts/hop-sa@middle-project.iam.gserviceaccount.com"}},
+			{Field: "lifetime", SentAs: "lifetime", Value: "1800s"},
+			{Field: "scopes", SentAs: "scope", Values: []string{"https://www.googleapis.com/auth/devstorage.read_only"}},
+		}},
+	} {
+		t.Run(tt.seed, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			r := run(t, nil, append(seedArgs("../../testdata/"+tt.seed+".yaml"), "-o", "json")...)
+			g.Expect(r.code).To(Equal(exitOK), r.stderr)
+			checkGolden(t, filepath.Join("explain", tt.seed+".json"), r.stdout)
+
+			var e explanation
+			g.Expect(json.Unmarshal([]byte(r.stdout), &e)).To(Succeed())
+			g.Expect(e.Parameters).To(Equal(tt.want))
+		})
+	}
+}
+
+// The annotation's scopes are sent in place of --scopes: explain shows
+// them, and says --scopes goes unused.
+func TestExplainAnnotationScopesReplaceTheFlag(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	r := run(t, nil, append(seedArgs("../../testdata/gcp-impersonate-delegates.yaml"), "--scopes",
+		"https://www.googleapis.com/auth/cloud-platform", "-o", "json")...)
+	g.Expect(r.code).To(Equal(exitOK), r.stderr)
+	var e explanation
+	g.Expect(json.Unmarshal([]byte(r.stdout), &e)).To(Succeed())
+	g.Expect(e.Scopes).To(Equal([]string{"https://www.googleapis.com/auth/devstorage.read_only"}))
+	g.Expect(e.ScopesNote).To(Equal("the annotation's, in place of --scopes or the default"))
+	g.Expect(e.Warnings).To(ConsistOf("--scopes is not used for this ServiceAccount: the scopes of its " +
+		"gcp.auth.fluxcd.io/impersonate annotation take their place"))
+	g.Expect(e.Hops[len(e.Hops)-1].Details).To(Equal("bearing the source token"))
+}
+
+// Parameters carry tenant text: the text output quotes and escapes it, and
+// the JSON escapes what a terminal would act on.
+func TestExplainParametersAreEscaped(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	path := filepath.Join(t.TempDir(), "sa.yaml")
+	manifest := "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: app\n  namespace: team-a\n  annotations:\n" +
+		"    aws.auth.fluxcd.io/assume-role: |\n" +
+		"      roleARN: arn:aws:iam::222222222222:role/t\n" +
+		"      sessionTags: {\"t\u00a0x\": \"\u0663\"}\n" +
+		`      policy: '{"Sid": "it''s \u001b[2J"}'` + "\n"
+	g.Expect(os.WriteFile(path, []byte(manifest), 0o644)).To(Succeed())
+
+	r := run(t, nil, "explain", "--provider", "aws", "--region", "us-east-1", "-f", path)
+	g.Expect(r.code).To(Equal(exitOK), r.stdout+r.stderr)
+	g.Expect(r.stdout).To(ContainSubstring("  Tags ['t\\u00a0x'='\u0663']\n"))
+	g.Expect(r.stdout).To(ContainSubstring(`Policy '{"Sid":"it\'s \\u001b[2J"}'` + "\n"))
+	_, unsafe := unsafeRune(r.stdout)
+	g.Expect(unsafe).To(BeFalse())
+
+	r = run(t, nil, "explain", "--provider", "aws", "--region", "us-east-1", "-f", path, "-o", "json")
+	g.Expect(r.code).To(Equal(exitOK), r.stderr)
+	g.Expect(r.stdout).To(ContainSubstring(`"t\u00a0x"`))
+	var e explanation
+	g.Expect(json.Unmarshal([]byte(r.stdout), &e)).To(Succeed())
+	g.Expect(e.Parameters[0].Keys).To(Equal([]string{"t\u00a0x"}))
+	g.Expect(e.Parameters[1].Value).To(Equal(`{"Sid":"it's \u001b[2J"}`))
 }
 
 func TestExplainRefusals(t *testing.T) {
