@@ -72,10 +72,9 @@ type ECRCall struct {
 // caller's session by its session policies, if AssumeRole gave it any
 // (for ECR Public, sts:GetServiceBearerToken as well; otherwise
 // AccessDeniedException "... because no session policy allows the
-// <action> action"). The token it
-// returns is base64 of "AWS:<password>" with an expiry, like ECR's; WhoAmI
-// tells whose a password is, so a test can check that a registry login
-// belongs to the identity it expects.
+// <action> action"). The token it returns is base64 of "AWS:<password>"
+// with an expiry, like ECR's; WhoAmI tells whose a password is, so a test
+// can check that a registry login belongs to the identity it expects.
 //
 // ECR is safe for concurrent use.
 type ECR struct {
