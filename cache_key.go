@@ -151,6 +151,12 @@ func (c *Chain) writeTargetKey(w keyWriter) {
 			w.str(p.Field, p.Value)
 		}
 	}
+	// What the operator's policy adds to the session names the tenant,
+	// whose namespace and name are above.
+	if a := imp.Attribution; a.TenantSessionTags || a.SourceIdentity {
+		w.str("tenantSessionTags", strconv.FormatBool(a.TenantSessionTags))
+		w.str("sourceIdentity", strconv.FormatBool(a.SourceIdentity))
+	}
 	// The annotation's name and value as written: whatever field the
 	// annotation gains, a change to it changes the key. Spelling it
 	// differently costs a miss, never a wrong token.

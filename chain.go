@@ -122,23 +122,40 @@ func plan(ctx context.Context, provider Provider, o *Options) (*Chain, error) {
 		}
 		c.Impersonation = imp
 	}
-	if !useSA {
-		return c, nil
-	}
-
-	identity, err := provider.GetIdentity(*sa)
-	if err != nil {
-		err = fmt.Errorf("failed to get provider identity from service account %s annotations: %w", quote.Tenant(key.String()), err)
-		if imp != nil && imp.UseServiceAccount == nil && c.Lockdown {
-			// The annotation alone looks like controller-level
-			// impersonation; say why the ServiceAccount is the source.
-			err = fmt.Errorf("%w (under multi-tenancy lockdown the service account, not the controller, "+
-				"is the source of %s)", err, imp.Annotation)
+	if useSA {
+		identity, err := provider.GetIdentity(*sa)
+		if err != nil {
+			err = fmt.Errorf("failed to get provider identity from service account %s annotations: %w", quote.Tenant(key.String()), err)
+			if imp != nil && imp.UseServiceAccount == nil && c.Lockdown {
+				// The annotation alone looks like controller-level
+				// impersonation; say why the ServiceAccount is the source.
+				err = fmt.Errorf("%w (under multi-tenancy lockdown the service account, not the controller, "+
+					"is the source of %s)", err, imp.Annotation)
+			}
+			return nil, err
 		}
+		c.Source = Source{Kind: SourceServiceAccount, ServiceAccount: key, Identity: identity}
+	}
+	if err := c.applyPolicy(); err != nil {
 		return nil, err
 	}
-	c.Source = Source{Kind: SourceServiceAccount, ServiceAccount: key, Identity: identity}
 	return c, nil
+}
+
+// applyPolicy refuses the chain's impersonation when the operator's policy
+// allows it by no rule, and otherwise records what the policy adds to the
+// session. A chain without impersonation is not the policy's business.
+func (c *Chain) applyPolicy() error {
+	p := c.opts.Policy
+	if p == nil || c.Impersonation == nil {
+		return nil
+	}
+	if err := p.check(c); err != nil {
+		c.opts.TokenCache.countPolicyDenial(c.Impersonation.ServiceAccount.Namespace)
+		return err
+	}
+	c.Impersonation.Attribution = p.Attribution()
+	return nil
 }
 
 // checkObjectLevelGate refuses every ServiceAccount while the upstream

@@ -33,6 +33,11 @@ func FuzzPlan(f *testing.F) {
 		{"gcpServiceAccount: target@target-project.iam.gserviceaccount.com", "source@source-project.iam.gserviceaccount.com", "app"},
 		{"gcpServiceAccount: -x-@" + strings.Repeat("p", 100) + ".iam.gserviceaccount.com", "", "app"},
 		{"roleARN: \"x\\e[2J\\nforged\"", "x\x1b[2J\n", "a\x1b"},
+		{"roleARN: arn:aws:iam::123456789012:role/t\nexternalID: x:y\nduration: 15m\nsessionTags: {a: b, A: c}\n" +
+			"transitiveTagKeys: [a]\npolicyARNs: [arn:aws:iam::aws:policy/p]\npolicy: '{\"Statement\": []}'", "", "app"},
+		{"roleARN: arn:aws:iam::123456789012:role/t\nduration: 3600\nsessionTags: {flux-tenant-namespace: x}", "", "app"},
+		{"gcpServiceAccount: target@target-project.iam.gserviceaccount.com\ndelegates: [hop-sa@p-project.iam.gserviceaccount.com]\n" +
+			"lifetime: 12h\nscopes: [s]", "", "app"},
 		{"", "", ""},
 	}
 	for _, s := range seeds {

@@ -36,6 +36,10 @@ type Options struct {
 
 	// TokenCache caches tokens without blocking. Optional.
 	TokenCache *TokenCache
+
+	// Policy is the operator's impersonation policy. Optional. Without
+	// it, any impersonation the cloud allows is made.
+	Policy *ImpersonationPolicy
 }
 
 // Apply applies opts in order.
@@ -115,6 +119,14 @@ func WithCache(c cache.TokenCache, obj cache.InvolvedObject) Option {
 // own identity is never used for impersonation.
 func WithDefaultServiceAccount(name string) Option {
 	return func(o *Options) { o.DefaultServiceAccount = name }
+}
+
+// WithImpersonationPolicy makes Plan refuse, with ErrPolicyDenied, every
+// impersonation that p allows by no rule, and makes AWS sessions carry
+// what p's aws section asks for. Pass the same policy on every call; a nil
+// p is no policy.
+func WithImpersonationPolicy(p *ImpersonationPolicy) Option {
+	return func(o *Options) { o.Policy = p }
 }
 
 // WithTokenCache caches tokens in c and records hits and misses for obj.

@@ -61,6 +61,10 @@ type Impersonation struct {
 	// Request is the provider's own form of the parameters, for its
 	// Impersonate; nil when the annotation sets none.
 	Request any
+	// Attribution is what the session carries to name the tenant, as the
+	// operator's ImpersonationPolicy asks; Plan sets it. Providers without
+	// such a notion ignore it.
+	Attribution Attribution
 }
 
 // Parameter is one request parameter of an impersonation, as sent.

@@ -362,3 +362,12 @@ func (c *TokenCache) DeleteEventsForObject(kind, name, namespace, operation stri
 	}
 	c.metrics.deleteEvents(kind, name, namespace, operation)
 }
+
+// countPolicyDenial counts a refusal by the impersonation policy in the
+// cache's metrics; a nil cache counts nothing.
+func (c *TokenCache) countPolicyDenial(namespace string) {
+	if c == nil {
+		return
+	}
+	c.metrics.recordPolicyDenial(namespace)
+}

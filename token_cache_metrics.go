@@ -23,6 +23,8 @@ type tokenCacheMetrics struct {
 	inflight          prometheus.Gauge   // <prefix>token_cache_inflight_fetches
 	refreshesSuccess  prometheus.Counter // <prefix>token_cache_refreshes_total{result="success"}
 	refreshesFailures prometheus.Counter // <prefix>token_cache_refreshes_total{result="failure"}
+
+	policyDenials *prometheus.CounterVec // <prefix>policy_denials_total{namespace}
 }
 
 func newTokenCacheMetrics(r prometheus.Registerer, prefix string) (*tokenCacheMetrics, error) {
@@ -55,10 +57,15 @@ func newTokenCacheMetrics(r prometheus.Registerer, prefix string) (*tokenCacheMe
 		Help: "Total number of fetches that replace a cached token, partitioned by result.",
 	}, []string{"result"})
 
+	policyDenials := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: prefix + "policy_denials_total",
+		Help: "Total number of impersonations refused by the impersonation policy, by namespace of the object.",
+	}, []string{"namespace"})
+
 	// Register all or nothing, so a failed NewTokenCache leaves the
 	// registerer as it was and can be retried.
 	var done []prometheus.Collector
-	for _, col := range []prometheus.Collector{events, requests, items, evictions, fetchErrors, inflight, refreshes} {
+	for _, col := range []prometheus.Collector{events, requests, items, evictions, fetchErrors, inflight, refreshes, policyDenials} {
 		if err := r.Register(col); err != nil {
 			for _, d := range done {
 				r.Unregister(d)
@@ -77,6 +84,7 @@ func newTokenCacheMetrics(r prometheus.Registerer, prefix string) (*tokenCacheMe
 		evictions:         evictions,
 		fetchErrors:       fetchErrors,
 		inflight:          inflight,
+		policyDenials:     policyDenials,
 		refreshesSuccess:  refreshes.WithLabelValues(cache.StatusSuccess),
 		refreshesFailures: refreshes.WithLabelValues(cache.StatusFailure),
 	}, nil
@@ -152,4 +160,12 @@ func (m *tokenCacheMetrics) recordStore(replaced, evicted bool) {
 	case !replaced:
 		m.items.Inc()
 	}
+}
+
+// recordPolicyDenial counts a refusal by the impersonation policy.
+func (m *tokenCacheMetrics) recordPolicyDenial(namespace string) {
+	if m == nil {
+		return
+	}
+	m.policyDenials.WithLabelValues(namespace).Inc()
 }

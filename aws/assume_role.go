@@ -100,6 +100,10 @@ func assumeRoleHint(err error, target string, params *assumeRoleParams) string {
 				"equal it (STS does not say which condition failed)"
 		}
 		return hint
+	case code == "InvalidParameterValue" && strings.Contains(msg, "transitive tag"):
+		return ". the source session already carries that key as a transitive tag (EKS Pod Identity sets " +
+			"kubernetes-namespace, kubernetes-service-account and others), and STS does not let a chained " +
+			"session set it again: rename the key in the annotation's sessionTags"
 	case code == "PackedPolicyTooLarge":
 		return ". the annotation's sessionTags and policy, with any tags the source session carries, are too " +
 			"large for STS once packed: use fewer or shorter tags, or move the policy into policyARNs"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
+	"github.com/identitychain/auth/internal/annotation"
 )
 
 const paramsRole = "roleARN: arn:aws:iam::123456789012:role/target\n"
@@ -161,6 +162,8 @@ func TestAssumeRoleParameterRefusals(t *testing.T) {
 			"sessionTags key 'team!' has a character STS refuses ('!'): tag keys and values are letters, digits, spaces and _.:/=+-@"},
 		{"tag value with a refused character", `sessionTags: {team: "a;b"}`,
 			"sessionTags value of 'team' has a character STS refuses (';'): tag keys and values are letters, digits, spaces and _.:/=+-@"},
+		{"tag value with a bidi override", "sessionTags: {team: \"a\\u202eb\"}",
+			"sessionTags value of 'team' has a character STS refuses ('\\u202e'): tag keys and values are letters, digits, spaces and _.:/=+-@"},
 		{"tag value a number", "sessionTags: {team: 42}",
 			"sessionTags['team'] must be a string: quote the value"},
 		{"aws: prefix", "sessionTags: {'AWS:team': a}",
@@ -235,4 +238,54 @@ func TestAssumeRoleParameterRefusals(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(imp.Parameters[0].Value).To(HaveLen(2048))
 	})
+}
+
+// largestAssumeRole is the largest value every field of the annotation
+// allows, in ASCII, each at STS's limit: 50 tags of the longest keys and
+// values, all transitive, 10 policy ARNs with the longest names, a
+// 2048-character policy. Only IAM paths are left out: with a 512-character
+// path on every ARN the value would pass the annotation limit, and be
+// refused as too large.
+func largestAssumeRole() string {
+	var b strings.Builder
+	b.WriteString("roleARN: arn:aws-us-gov:iam::222222222222:role/" + strings.Repeat("r", 64) + "\n")
+	b.WriteString("useServiceAccount: true\n")
+	b.WriteString("externalID: " + strings.Repeat("e", 1224) + "\n")
+	b.WriteString("duration: 1h\n")
+	b.WriteString("sessionTags:\n")
+	for i := range 50 {
+		fmt.Fprintf(&b, "  %s%02d: %s\n", strings.Repeat("k", 126), i, strings.Repeat("v:-/", 64))
+	}
+	b.WriteString("transitiveTagKeys:\n")
+	for i := range 50 {
+		fmt.Fprintf(&b, "  - %s%02d\n", strings.Repeat("k", 126), i)
+	}
+	b.WriteString("policyARNs:\n")
+	for i := range 10 {
+		fmt.Fprintf(&b, "  - arn:aws-us-gov:iam::222222222222:policy/%s%d\n", strings.Repeat("n", 127), i)
+	}
+	stmt := `{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":["arn:aws:s3:::b/*"]}`
+	policy := `{"Version":"2012-10-17","Statement":[` + stmt
+	for len(policy)+len(stmt)+3 <= 2048 {
+		policy += "," + stmt
+	}
+	policy += `],"Sid":"` + strings.Repeat("s", 2048-len(policy)-len(`],"Sid":""}`)) + `"}`
+	b.WriteString("policy: '" + policy + "'\n")
+	return b.String()
+}
+
+// The largest value the fields allow is taken whole: the annotation's size
+// and token limits leave room for every field at STS's limits.
+func TestLargestAssumeRoleValue(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	value := largestAssumeRole()
+	imp, err := aws.Provider{}.ParseImpersonation(serviceAccount(map[string]string{aws.AssumeRoleAnnotation: value}),
+		fluxauth.WithSTSRegion("us-east-1"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(imp.Parameters).To(HaveLen(6))
+	g.Expect(imp.Parameters[2].Keys).To(HaveLen(50))
+	g.Expect(imp.Parameters[5].Value).To(HaveLen(2048))
+	t.Logf("largest legitimate value: %d bytes", len(value))
+	g.Expect(len(value)).To(BeNumerically("<=", annotation.MaxValueBytes))
 }

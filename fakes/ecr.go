@@ -24,6 +24,10 @@ var ecrOperations = map[string]struct{ op, service string }{
 	"SpencerFrontendService.GetAuthorizationToken":               {ECRPublicGetAuthorizationToken, "ecr-public"},
 }
 
+// ecrPublicBearerTokenAction is the IAM action ECR Public's
+// GetAuthorizationToken also needs the caller to be allowed.
+const ecrPublicBearerTokenAction = "sts:GetServiceBearerToken"
+
 // ecrDefaultTTL is the lifetime of real ECR authorization tokens.
 const ecrDefaultTTL = 12 * time.Hour
 
@@ -63,11 +67,14 @@ type ECRCall struct {
 // It checks what ECR checks: the request is SigV4-signed for the service
 // ("ecr" or "ecr-public") with credentials the fake STS issued and that
 // have not expired (UnrecognizedClientException, InvalidSignatureException,
-// ExpiredTokenException…), and the caller's role is allowed the operation
-// (Allow, AllowPublic; otherwise AccessDeniedException). The token it
-// returns is base64 of "AWS:<password>" with an expiry, like ECR's; WhoAmI
-// tells whose a password is, so a test can check that a registry login
-// belongs to the identity it expects.
+// ExpiredTokenException…), the caller's role is allowed the operation
+// (Allow, AllowPublic; otherwise AccessDeniedException), and so is the
+// caller's session by its session policies, if AssumeRole gave it any
+// (for ECR Public, sts:GetServiceBearerToken as well; otherwise
+// AccessDeniedException "... because no session policy allows the
+// <action> action"). The token it returns is base64 of "AWS:<password>"
+// with an expiry, like ECR's; WhoAmI tells whose a password is, so a test
+// can check that a registry login belongs to the identity it expects.
 //
 // ECR is safe for concurrent use.
 type ECR struct {
@@ -233,6 +240,20 @@ func (e *ECR) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			" is not authorized to perform: " + target.op + " on resource: * because no identity-based policy allows the " +
 			target.op + " action"})
 		return
+	}
+	// The session policies of the caller, if any, must allow the operation
+	// too, and for ECR Public the sts:GetServiceBearerToken it makes on the
+	// caller's behalf, which AllowPublic stands for in identity policies.
+	actions := []string{target.op}
+	if target.op == ECRPublicGetAuthorizationToken {
+		actions = append(actions, ecrPublicBearerTokenAction)
+	}
+	for _, action := range actions {
+		if why := caller.sessionPolicyRefusal(action, "*"); why != "" {
+			refuse(&awsError{http.StatusBadRequest, "AccessDeniedException", "User: " + user +
+				" is not authorized to perform: " + action + " on resource: *" + why})
+			return
+		}
 	}
 
 	password := awsRandom(awsBase64Alphabet, 64)

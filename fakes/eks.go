@@ -16,6 +16,9 @@ import (
 
 const awsRestJSONContentType = "application/json"
 
+// eksDescribeClusterAction is the IAM action of DescribeCluster.
+const eksDescribeClusterAction = "eks:DescribeCluster"
+
 // eksAuthTimeout bounds the API servers' calls to the fake STS.
 const eksAuthTimeout = 10 * time.Second
 
@@ -48,7 +51,11 @@ type EKSCall struct {
 // may describe the cluster named, in the caller's own account and the
 // region of the signature, as IAM resolves the cluster ARN
 // (AccessDeniedException otherwise, for a cluster that does not exist as
-// for one the role was not given).
+// for one the role was not given), and the caller's session policies, if
+// AssumeRole gave it any, allow eks:DescribeCluster on the cluster
+// (AccessDeniedException "... because no session policy allows the
+// eks:DescribeCluster action"). The bearer tokens below are not subject to
+// session policies: GetCallerIdentity never is.
 //
 // The clusters' API servers authenticate the bearer tokens of EKS
 // ("k8s-aws-v1." and a presigned STS GetCallerIdentity URL) as EKS does:
@@ -235,6 +242,12 @@ func (e *EKS) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(&awsError{http.StatusForbidden, "AccessDeniedException", "User: " +
 			awsAssumedRoleUser(caller.roleARN, caller.sessionName).Arn +
 			" is not authorized to perform: eks:DescribeCluster on resource: " + clusterARN})
+		return
+	}
+	if why := caller.sessionPolicyRefusal(eksDescribeClusterAction, clusterARN); why != "" {
+		refuse(&awsError{http.StatusForbidden, "AccessDeniedException", "User: " +
+			awsAssumedRoleUser(caller.roleARN, caller.sessionName).Arn +
+			" is not authorized to perform: " + eksDescribeClusterAction + " on resource: " + clusterARN + why})
 		return
 	}
 	e.record(call)

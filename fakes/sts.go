@@ -53,9 +53,39 @@ type STSOptions struct {
 
 // STS is a fake AWS Security Token Service serving the Query protocol on a
 // loopback httptest server. It implements AssumeRoleWithWebIdentity,
-// AssumeRole and GetCallerIdentity, checking what real STS checks: token
-// signature, audience and subject against trust policies, and the SigV4
-// signature of AssumeRole against the credentials it issued.
+// AssumeRole and GetCallerIdentity, checking what real STS checks, with its
+// error codes and wording:
+//
+//   - the web identity token: signature, issuer, audience, expiry, and its
+//     subject against the role's trust (AllowWebIdentity);
+//   - the SigV4 signature of AssumeRole and GetCallerIdentity against the
+//     credentials the fake issued, and their expiry;
+//   - the declared constraints of the parameters (ValidationError):
+//     RoleArn, RoleSessionName, DurationSeconds (900 to 43200), ExternalId,
+//     Policy, PolicyArns (at most 10), Tags (at most 50, keys and values of
+//     STS's lengths and characters) and TransitiveTagKeys;
+//   - DurationSeconds against the session limit: one hour for AssumeRole,
+//     which is always role chaining here, the role's MaxSessionDuration
+//     (SetMaxSessionDuration) for web identity (ValidationError);
+//   - session policies: Policy must be a policy document and PolicyArns
+//     must name policies defined with DefineManagedPolicy
+//     (MalformedPolicyDocument);
+//   - session tags (InvalidParameterValue): no key starting with "aws:",
+//     no two keys equal ignoring case, transitive keys among the requested
+//     tags, and no requested key overriding a transitive tag inherited
+//     from the calling session;
+//   - authorization of AssumeRole (AccessDenied): the target's trust in
+//     the caller's role (AllowAssumeRole) with its ExternalId condition
+//     (RequireExternalID), sts:TagSession in that trust (AllowTagSession)
+//     when the request passes tags or the caller has transitive ones, and
+//     the calling session's own session policies, which must allow
+//     sts:AssumeRole (and sts:TagSession when the request passes tags) on
+//     the target.
+//
+// Sessions carry what AssumeRole gave them: their tags, inherited
+// transitive ones included (SessionTags), and their session policies,
+// which restrict what the fake ECR and EKS let them do. GetCallerIdentity
+// is never subject to session policies, as on AWS.
 //
 // STS is safe for concurrent use.
 type STS struct {
@@ -71,15 +101,21 @@ type STS struct {
 	signer  *signerv4.Signer
 	faults  *faultSet
 
-	// mu guards creds, webIdentityTrust and assumeRoleTrust.
+	// mu guards creds, webIdentityTrust, assumeRoleTrust, managedPolicies
+	// and maxSessionDuration.
 	mu sync.RWMutex
 	// creds maps an access key ID to what was issued with it.
 	creds map[string]awsIssued
 	// webIdentityTrust maps a role ARN to the token subjects it trusts.
 	webIdentityTrust map[string]map[string]bool
 	// assumeRoleTrust maps a target role ARN to the source role ARNs it
-	// trusts.
-	assumeRoleTrust map[string]map[string]bool
+	// trusts, each to the statements of the trust policy naming it.
+	assumeRoleTrust map[string]map[string][]awsTrust
+	// managedPolicies maps the ARN of a managed policy to its document.
+	managedPolicies map[string]*awsPolicy
+	// maxSessionDuration maps a role ARN to its MaxSessionDuration, when
+	// set.
+	maxSessionDuration map[string]time.Duration
 
 	// callsMu guards calls.
 	callsMu sync.Mutex
@@ -94,30 +130,50 @@ type awsIssued struct {
 	secretAccessKey string
 	sessionToken    string
 	expires         time.Time
+	// tags are the session tags, inherited transitive ones included; nil
+	// when none. Never modified once issued.
+	tags map[string]string
+	// transitiveKeys are the keys of tags passed on to the sessions this
+	// one assumes, sorted.
+	transitiveKeys []string
+	// policies are the session policies; none when the session was not
+	// given any.
+	policies []*awsPolicy
 }
 
-// STSCall is one call received by the fake STS.
+// STSCall is one call received by the fake STS. The session parameters,
+// from ExternalID to Policy, are recorded as sent for AssumeRole and
+// AssumeRoleWithWebIdentity, refused calls included.
 type STSCall struct {
-	Action          string // "AssumeRole" | "AssumeRoleWithWebIdentity" | "GetCallerIdentity"
-	RoleARN         string // target role requested
-	RoleSessionName string
-	Caller          string // AssumeRole: role ARN owning the credentials that signed the request; web identity: JWT subject
-	Region          string // from the SigV4 credential scope (signed calls); empty for web identity
-	Err             string // AWS error code when refused, "" on success
+	Action            string // "AssumeRole" | "AssumeRoleWithWebIdentity" | "GetCallerIdentity"
+	RoleARN           string // target role requested
+	RoleSessionName   string
+	Caller            string            // AssumeRole: role ARN owning the credentials that signed the request; web identity: JWT subject
+	Region            string            // from the SigV4 credential scope (signed calls); empty for web identity
+	Err               string            // AWS error code when refused, "" on success
+	ExternalID        string            // ExternalId as sent
+	DurationSeconds   int               // 0 when not sent
+	Tags              map[string]string // Tags.member.N as sent (nil when none)
+	TransitiveTagKeys []string          // as sent, in order
+	PolicyARNs        []string          // PolicyArns.member.N.arn, in order
+	Policy            string            // as sent
+	SessionTags       map[string]string // on success: the issued session's effective tags, inherited transitive ones included (nil when none)
 }
 
 // StartSTS starts a fake STS on 127.0.0.1. Call Close when done.
 func StartSTS(opts STSOptions) *STS {
 	s := &STS{
-		issuer:           opts.Issuer,
-		latency:          opts.Latency,
-		ttl:              opts.TTL,
-		now:              opts.Now,
-		signer:           signerv4.NewSigner(),
-		faults:           newFaultSet(),
-		creds:            map[string]awsIssued{},
-		webIdentityTrust: map[string]map[string]bool{},
-		assumeRoleTrust:  map[string]map[string]bool{},
+		issuer:             opts.Issuer,
+		latency:            opts.Latency,
+		ttl:                opts.TTL,
+		now:                opts.Now,
+		signer:             signerv4.NewSigner(),
+		faults:             newFaultSet(),
+		creds:              map[string]awsIssued{},
+		webIdentityTrust:   map[string]map[string]bool{},
+		assumeRoleTrust:    map[string]map[string][]awsTrust{},
+		managedPolicies:    map[string]*awsPolicy{},
+		maxSessionDuration: map[string]time.Duration{},
 	}
 	if s.ttl <= 0 {
 		s.ttl = time.Hour
@@ -171,11 +227,22 @@ func (s *STS) AllowWebIdentity(roleARN, namespace, serviceAccount string) {
 }
 
 // AllowAssumeRole lets credentials of sourceRoleARN assume targetRoleARN
-// through AssumeRole, like a trust policy naming the source role.
-func (s *STS) AllowAssumeRole(sourceRoleARN, targetRoleARN string) {
+// through AssumeRole, like a statement of the target's trust policy naming
+// the source role; opts add a condition (RequireExternalID) or an action
+// (AllowTagSession) to the statement. Calling it again for the same roles
+// adds another statement: a request is allowed when any statement allows
+// it, as IAM evaluates trust policies.
+func (s *STS) AllowAssumeRole(sourceRoleARN, targetRoleARN string, opts ...TrustOption) {
+	var t awsTrust
+	for _, opt := range opts {
+		opt(&t)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	awsAddTrust(s.assumeRoleTrust, targetRoleARN, sourceRoleARN)
+	if s.assumeRoleTrust[targetRoleARN] == nil {
+		s.assumeRoleTrust[targetRoleARN] = map[string][]awsTrust{}
+	}
+	s.assumeRoleTrust[targetRoleARN][sourceRoleARN] = append(s.assumeRoleTrust[targetRoleARN][sourceRoleARN], t)
 }
 
 func awsAddTrust(m map[string]map[string]bool, role, principal string) {
@@ -196,16 +263,19 @@ func (s *STS) IssueCredentials(roleARN string) aws.Credentials {
 }
 
 func (s *STS) issue(roleARN, sessionName string, ttl time.Duration) aws.Credentials {
+	return s.issueSession(awsIssued{roleARN: roleARN, sessionName: sessionName}, ttl)
+}
+
+// issueSession mints credentials for the session described by issued
+// (role, name, tags and policies), valid for ttl.
+func (s *STS) issueSession(issued awsIssued, ttl time.Duration) aws.Credentials {
 	// STS reports expiry with second precision; keep the recorded expiry
 	// identical to the reported one so clients and fake agree.
 	expires := s.now().Add(ttl).UTC().Truncate(time.Second)
-	issued := awsIssued{
-		roleARN:         roleARN,
-		sessionName:     sessionName,
-		secretAccessKey: awsRandom(awsBase64Alphabet, 40),
-		sessionToken:    awsRandom(awsBase64Alphabet, 356),
-		expires:         expires,
-	}
+	issued.secretAccessKey = awsRandom(awsBase64Alphabet, 40)
+	issued.sessionToken = awsRandom(awsBase64Alphabet, 356)
+	issued.expires = expires
+	roleARN := issued.roleARN
 	s.mu.Lock()
 	var akid string
 	for {

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -67,7 +68,16 @@ type awsGetCallerIdentityResponse struct {
 func (s *STS) assumeRoleWithWebIdentity(params url.Values, requestID string, fault Fault, call *STSCall) (any, *awsError) {
 	call.RoleARN = params.Get("RoleArn")
 	call.RoleSessionName = params.Get("RoleSessionName")
-	ttl, serr := s.validateAssumeRoleParams(params, "webIdentityToken", "WebIdentityToken")
+	session := awsParseSessionParams(params)
+	session.record(call)
+	ttl, serr := s.validateAssumeRoleParams(params, "webIdentityToken", "WebIdentityToken", session, false)
+	if serr != nil {
+		return nil, serr
+	}
+	if time.Duration(session.durationSeconds)*time.Second > s.maxSessionDurationOf(call.RoleARN) {
+		return nil, &awsError{http.StatusBadRequest, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."}
+	}
+	policies, serr := s.sessionPolicies(session)
 	if serr != nil {
 		return nil, serr
 	}
@@ -85,7 +95,11 @@ func (s *STS) assumeRoleWithWebIdentity(params url.Values, requestID string, fau
 		return nil, &awsError{http.StatusForbidden, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"}
 	}
 
-	creds := s.issue(call.RoleARN, call.RoleSessionName, fault.lifetime(ttl))
+	creds := s.issueSession(awsIssued{
+		roleARN:     call.RoleARN,
+		sessionName: call.RoleSessionName,
+		policies:    policies,
+	}, fault.lifetime(ttl))
 	return awsAssumeRoleWithWebIdentityResponse{
 		Subject:         claims.Subject,
 		Audience:        awsSTSAudience,
@@ -140,6 +154,8 @@ func (s *STS) verifyWebIdentityToken(token string) (jwt.Claims, *awsError) {
 func (s *STS) assumeRole(r *http.Request, body []byte, params url.Values, requestID string, fault Fault, call *STSCall) (any, *awsError) {
 	call.RoleARN = params.Get("RoleArn")
 	call.RoleSessionName = params.Get("RoleSessionName")
+	session := awsParseSessionParams(params)
+	session.record(call)
 	// Real STS authenticates before it validates parameters.
 	caller, region, serr := s.authenticate(r, body)
 	call.Region = region
@@ -149,26 +165,73 @@ func (s *STS) assumeRole(r *http.Request, body []byte, params url.Values, reques
 	if serr != nil {
 		return nil, serr
 	}
-	ttl, serr := s.validateAssumeRoleParams(params, "", "")
+	ttl, serr := s.validateAssumeRoleParams(params, "", "", session, true)
 	if serr != nil {
 		return nil, serr
 	}
-
-	s.mu.RLock()
-	trusted := s.assumeRoleTrust[call.RoleARN][caller.roleARN]
-	s.mu.RUnlock()
-	if !trusted {
-		return nil, &awsError{http.StatusForbidden, "AccessDenied", fmt.Sprintf(
-			"User: %s is not authorized to perform: sts:AssumeRole on resource: %s",
-			awsAssumedRoleUser(caller.roleARN, caller.sessionName).Arn, call.RoleARN)}
+	// The caller always holds role session credentials: AssumeRole is
+	// role chaining, whose sessions STS caps at one hour.
+	if time.Duration(session.durationSeconds)*time.Second > awsRoleChainingLimit {
+		return nil, &awsError{http.StatusBadRequest, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."}
+	}
+	policies, serr := s.sessionPolicies(session)
+	if serr != nil {
+		return nil, serr
+	}
+	tags, transitiveKeys, serr := awsSessionTags(caller, session)
+	if serr != nil {
+		return nil, serr
+	}
+	if serr := s.authorizeAssumeRole(caller, call.RoleARN, session); serr != nil {
+		return nil, serr
 	}
 
-	creds := s.issue(call.RoleARN, call.RoleSessionName, fault.lifetime(ttl))
+	creds := s.issueSession(awsIssued{
+		roleARN:        call.RoleARN,
+		sessionName:    call.RoleSessionName,
+		tags:           tags,
+		transitiveKeys: transitiveKeys,
+		policies:       policies,
+	}, fault.lifetime(ttl))
+	call.SessionTags = maps.Clone(tags)
 	return awsAssumeRoleResponse{
 		AssumedRoleUser: awsAssumedRoleUser(call.RoleARN, call.RoleSessionName),
 		Credentials:     awsCredentialsToXML(creds, fault),
 		RequestID:       requestID,
 	}, nil
+}
+
+// authorizeAssumeRole checks that caller may assume target with the
+// request's parameters: the target's trust must allow sts:AssumeRole by the
+// caller's role under its ExternalId condition, and sts:TagSession when
+// the session gets tags, requested or inherited; the caller's session
+// policies, if any, must allow sts:AssumeRole, and sts:TagSession when the
+// request passes tags. Trust refusals never say which condition failed,
+// as on AWS.
+func (s *STS) authorizeAssumeRole(caller *awsIssued, target string, p awsSessionParams) *awsError {
+	denied := func(action, why string) *awsError {
+		return &awsError{http.StatusForbidden, "AccessDenied", fmt.Sprintf(
+			"User: %s is not authorized to perform: %s on resource: %s%s",
+			awsAssumedRoleUser(caller.roleARN, caller.sessionName).Arn, action, target, why)}
+	}
+	if !s.trusts(target, caller.roleARN, false, p) {
+		return denied("sts:AssumeRole", "")
+	}
+	if why := caller.sessionPolicyRefusal("sts:AssumeRole", target); why != "" {
+		return denied("sts:AssumeRole", why)
+	}
+	if !p.carriesTags() && len(caller.transitiveKeys) == 0 {
+		return nil
+	}
+	if !s.trusts(target, caller.roleARN, true, p) {
+		return denied("sts:TagSession", "")
+	}
+	if p.carriesTags() {
+		if why := caller.sessionPolicyRefusal("sts:TagSession", target); why != "" {
+			return denied("sts:TagSession", why)
+		}
+	}
+	return nil
 }
 
 func (s *STS) getCallerIdentity(r *http.Request, body []byte, requestID string, call *STSCall) (any, *awsError) {
@@ -190,10 +253,13 @@ func (s *STS) getCallerIdentity(r *http.Request, body []byte, requestID string, 
 	}, nil
 }
 
-// validateAssumeRoleParams checks RoleArn, RoleSessionName, DurationSeconds
-// and, when tokenParam is set, that the token parameter is present. It
-// returns the lifetime of the credentials to issue.
-func (s *STS) validateAssumeRoleParams(params url.Values, tokenMember, tokenParam string) (time.Duration, *awsError) {
+// validateAssumeRoleParams checks RoleArn, RoleSessionName, DurationSeconds,
+// when tokenParam is set that the token parameter is present, and the
+// declared constraints of the session parameters, those of AssumeRole only
+// (ExternalId, Tags, TransitiveTagKeys) when assumeRole is set. It returns
+// the lifetime of the credentials to issue.
+func (s *STS) validateAssumeRoleParams(params url.Values, tokenMember, tokenParam string,
+	sessionParams awsSessionParams, assumeRole bool) (time.Duration, *awsError) {
 	invalid := func(msg string) *awsError {
 		return &awsError{http.StatusBadRequest, "ValidationError", msg}
 	}
@@ -236,6 +302,9 @@ func (s *STS) validateAssumeRoleParams(params url.Values, tokenMember, tokenPara
 			return 0, invalid(fmt.Sprintf("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to %d", n, awsMaxDurationSeconds))
 		}
 		ttl = min(ttl, time.Duration(n)*time.Second)
+	}
+	if serr := sessionParams.validate(assumeRole); serr != nil {
+		return 0, serr
 	}
 
 	// STS checks the ARN's shape after the declared constraints.

@@ -3,6 +3,7 @@ package annotation
 import (
 	"fmt"
 	"reflect"
+	"strings"
 )
 
 // Decoder decodes annotation values through a memo of the values it
@@ -58,5 +59,41 @@ func (d *Decoder) Decode(value string, out any) error {
 	}
 	d.memo.put(p, value, val, dec.size)
 	dst.Set(val)
+	return nil
+}
+
+// MaxFileBytes is the largest file DecodeFile reads.
+const MaxFileBytes = 1 << 20
+
+// DecodeFile strictly decodes a YAML file that an operator owns, such as an
+// impersonation policy, into out: the same YAML subset and the same errors
+// as Decode, but up to MaxFileBytes, without the token and nesting limits
+// that guard against tenants, and without the memo. A file is read once,
+// when a controller starts.
+func DecodeFile(value string, out any) error {
+	rv := reflect.ValueOf(out)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("annotation: cannot decode into %T: want a non-nil pointer to a struct", out)
+	}
+	p, err := planFor(rv.Elem().Type())
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(value) > MaxFileBytes:
+		return &Error{Reason: fmt.Sprintf("the file is %d bytes, more than the limit of %d", len(value), MaxFileBytes)}
+	case strings.TrimSpace(value) == "":
+		return &Error{Reason: "the file is empty"}
+	}
+	root, err := parse(value)
+	if err != nil {
+		return err
+	}
+	val := reflect.New(p.typ).Elem()
+	dec := decoder{}
+	if err := dec.structure(root, p, val); err != nil {
+		return err
+	}
+	rv.Elem().Set(val)
 	return nil
 }

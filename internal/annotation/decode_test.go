@@ -228,6 +228,9 @@ func TestDecodeProgrammingErrors(t *testing.T) {
 	type badName struct {
 		F string `json:"true"`
 	}
+	type badDuration struct {
+		F int `json:"f" annotation:"duration"`
+	}
 	var s string
 	for _, tc := range []struct {
 		name string
@@ -240,6 +243,8 @@ func TestDecodeProgrammingErrors(t *testing.T) {
 		{"float field", &unsupported{}, "annotation: cannot decode into float64: unsupported kind float64"},
 		{"name a YAML reader reads as a boolean", &badName{},
 			`annotation: cannot decode into annotation.badName: field name "true" is not a plain YAML string`},
+		{"duration field not a string", &badDuration{},
+			`annotation: cannot decode into annotation.badDuration: duration field "f" must be a string`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -250,4 +255,34 @@ func TestDecodeProgrammingErrors(t *testing.T) {
 			g.Expect(errors.As(err, &e)).To(BeFalse(), "not the tenant's fault")
 		})
 	}
+}
+
+// A duration field takes a string; a bare number gets an error that asks
+// for a unit, not for quotes, since quoting it would not make it right.
+func TestDecodeDurationField(t *testing.T) {
+	t.Parallel()
+	type withDuration struct {
+		D *string `json:"d" annotation:"duration"`
+		S string  `json:"s"`
+	}
+	for _, tc := range []struct{ value, want string }{
+		{"d: 3600", "d must be a duration with a unit, such as '15m', '1h' or '3600s', not the bare number '3600'"},
+		{"d: 1.5", "d must be a duration with a unit, such as '15m', '1h' or '1.5s', not the bare number '1.5'"},
+		{"d: [1h]", "d must be a string, not a list"},
+		{"s: 3600", "s must be a string: quote the value"},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			var out withDuration
+			g.Expect(NewDecoder(0).Decode(tc.value, &out)).To(MatchError(tc.want))
+		})
+	}
+	t.Run("a duration with a unit", func(t *testing.T) {
+		t.Parallel()
+		g := NewWithT(t)
+		var out withDuration
+		g.Expect(NewDecoder(0).Decode("d: 1h30m", &out)).To(Succeed())
+		g.Expect(*out.D).To(Equal("1h30m"))
+	})
 }

@@ -31,8 +31,10 @@
 //     such as yes, on, y or 1_000, is a string;
 //   - a boolean field takes a plain boolean only, a string field a string
 //     only (a number or boolean must be quoted), a whole-number field a
-//     core-schema integer only; null is refused for every field, so a field
-//     is either absent or set;
+//     core-schema integer only; a string field tagged annotation:"duration"
+//     refuses a bare number by asking for a unit ("3600s"), since quoting
+//     it would not make it a duration; null is refused for every field, so
+//     a field is either absent or set;
 //   - every key names a field exactly, case included ('roleArn' gets "did
 //     you mean 'roleARN'?"), and no key appears twice.
 //

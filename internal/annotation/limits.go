@@ -9,14 +9,15 @@ import (
 )
 
 // MaxValueBytes is the largest annotation value Decode parses, checked
-// before any parsing. It is sized for the largest legitimate value of the
-// fields this library has or plans: 50 AWS session tags at their maximum
-// (128-character key, 256-character value: 19,200 bytes, about 20,500 with
-// their YAML), a 2,048-character session policy, 10 policy ARNs, 10 GCP
-// delegate emails and the role itself come to about 26 KB
-// (largestLegitimate in the tests). 32 KiB keeps that with room to spare,
+// before any parsing. It is sized for the largest legitimate value: the
+// aws.auth.fluxcd.io/assume-role annotation with every field at STS's
+// limits (50 session tags of 128-character keys and 256-character values,
+// all transitive, a 2,048-character session policy, 10 policy ARNs, a
+// 1,224-character external ID) is 31,319 bytes (TestLargestAssumeRoleValue
+// in package aws); only IAM paths of hundreds of characters on every ARN
+// would take it past the limit, and then it is refused as too large. 32 KiB
 // is an eighth of the 256 KiB Kubernetes allows for all annotations of an
-// object together, and is small enough that parsing any value, hostile or
+// object together, and small enough that parsing any value, hostile or
 // not, allocates well under a MiB.
 const MaxValueBytes = 32 << 10
 
