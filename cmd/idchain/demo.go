@@ -10,11 +10,13 @@ import (
 
 	"github.com/fluxcd/pkg/cache"
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
 	"github.com/identitychain/auth/azure"
 	"github.com/identitychain/auth/fakes"
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // demoCase is one case of the proposal and what the documentation says it
@@ -30,6 +32,9 @@ type demoCase struct {
 	wantSource string // who calls the impersonation API
 	wantTarget string // who the returned token belongs to
 	wantErr    error  // the documented refusal
+	// checks says what the fakes check of the request parameters the
+	// annotation sets, for a case that sets some.
+	checks string
 }
 
 var (
@@ -59,6 +64,15 @@ var demoCases = []demoCase{
 		wantSource: demoFederatedPrincipal(), wantTarget: demoTargetGSA},
 	{name: "GCP object-level WIF via GSA, lockdown", manifest: "gcp-object-wif.yaml", provider: gcpProvider,
 		lockdown: true, wantSource: demoSourceGSA, wantTarget: demoTargetGSA},
+	{name: "AWS object-level IRSA, session parameters", manifest: "aws-assume-role-params.yaml",
+		provider: awsProvider, awsEnv: podIdentity, wantSource: demoSourceRole, wantTarget: demoAssumed,
+		checks: "the target's trust allows sts:TagSession only with ExternalId " + quote.Tenant(demoExternalID) +
+			"; DurationSeconds at most 1h (role chaining); STS's rules for tags and transitive keys; the managed " +
+			"policy exists; the inline policy is a policy document"},
+	{name: "GCP controller → hop-sa → impersonate", manifest: "gcp-impersonate-delegates.yaml", provider: gcpProvider,
+		wantSource: demoControllerGSA, wantTarget: demoTargetGSA,
+		checks: "roles/iam.serviceAccountTokenCreator on each link of the chain (the controller on hop-sa, " +
+			"hop-sa on target-sa); a lifetime within 1h; the token's scopes are the ones asked for"},
 	{name: "AWS Pod Identity case, lockdown", manifest: "aws-pod-identity.yaml", provider: awsProvider, awsEnv: podIdentity,
 		lockdown: true, wantErr: aws.ErrNoServiceAccountRole},
 	{name: "useServiceAccount: false, lockdown", manifest: "demo-lockdown-controller.yaml", provider: awsProvider,
@@ -76,6 +90,9 @@ type demoResult struct {
 	calls          tally
 	cacheHit       bool
 	err            error
+	// sent is what the impersonation call sent, for a case whose
+	// annotation sets request parameters.
+	sent *demoSent
 	// failure says how the case departed from the documentation, or "".
 	failure string
 }
@@ -99,6 +116,11 @@ token cache, and prints:
   CLOUD CALLS  the calls the fakes received on the first run
   2ND RUN      hit when the second run made no cloud call at all
   RESULT       ok, or refused, as documented
+
+For the cases whose annotation sets request parameters (an external ID,
+session tags, a duration and session policies on AWS; delegates, a lifetime
+and scopes on GCP), it then prints the parameters as the fake received them,
+which must be the ones idchain explain shows, and how long the token lasts.
 
 It exits with status 0 only when every case behaved as documented.`,
 		Example: `  idchain demo
@@ -135,17 +157,21 @@ It exits with status 0 only when every case behaved as documented.`,
 // against the documentation.
 func runDemoCase(ctx context.Context, w *demoWorld, c demoCase) demoResult {
 	r := demoResult{c: c}
-	env := []map[string]string{w.gcpEnv}
-	if c.awsEnv != nil {
-		env = append(env, c.awsEnv(w))
-	}
-	defer setEnv(env...)()
-
 	sa, err := demoServiceAccount(c.manifest)
 	if err != nil {
 		r.failure = err.Error()
 		return r
 	}
+	return runDemoCaseOn(ctx, w, c, sa, r)
+}
+
+// runDemoCaseOn runs case c with the ServiceAccount sa.
+func runDemoCaseOn(ctx context.Context, w *demoWorld, c demoCase, sa *corev1.ServiceAccount, r demoResult) demoResult {
+	env := []map[string]string{w.gcpEnv}
+	if c.awsEnv != nil {
+		env = append(env, c.awsEnv(w))
+	}
+	defer setEnv(env...)()
 	tokens, err := auth.NewTokenCache(100)
 	if err != nil {
 		r.failure = err.Error()
@@ -163,7 +189,7 @@ func runDemoCase(ctx context.Context, w *demoWorld, c demoCase) demoResult {
 	}
 	p := c.provider(w)
 
-	before := w.tally()
+	before, mark := w.tally(), w.mark()
 	token, err := auth.GetAccessToken(ctx, p, opts...)
 	r.calls = w.tally().minus(before)
 	r.err = err
@@ -183,6 +209,9 @@ func runDemoCase(ctx context.Context, w *demoWorld, c demoCase) demoResult {
 		return r
 	}
 	r.source = w.lastCaller(p.GetName())
+	if r.sent, r.failure = w.checkSent(p, sa, mark, token); r.failure != "" {
+		return r
+	}
 
 	second := w.tally()
 	if _, err := auth.GetAccessToken(ctx, p, opts...); err != nil {
@@ -229,6 +258,22 @@ func (a *app) printDemo(w io.Writer, results []demoResult, took time.Duration) (
 		return failed, err
 	}
 
+	fmt.Fprintf(w, "\n%s\n", s.bold("The request parameters, as the fakes received and accepted them:"))
+	for _, r := range results {
+		if r.sent == nil {
+			continue
+		}
+		fmt.Fprintf(w, "  %s: %s\n", r.c.name, quote.Clean(r.sent.call, quote.MaxBytes))
+		for _, p := range r.sent.parameters {
+			fmt.Fprintf(w, "    %s\n", quote.Clean(p, quote.MaxErrorBytes))
+		}
+		if r.sent.sessionTags != "" {
+			fmt.Fprintf(w, "    the session's tags: %s\n", quote.Clean(r.sent.sessionTags, quote.MaxErrorBytes))
+		}
+		fmt.Fprintf(w, "    the token lasts %s\n", minutes(r.sent.lasts))
+		fmt.Fprintf(w, "    %s\n", s.dim("checked by the fakes: "+r.c.checks))
+	}
+
 	fmt.Fprintf(w, "\n%s\n", s.bold("The refusals, in the library's words:"))
 	for _, r := range results {
 		if r.c.wantErr != nil && r.err != nil {
@@ -268,4 +313,17 @@ func shortIdentity(id string) string {
 		return "-"
 	}
 	return id
+}
+
+// minutes shows a whole number of minutes as people write it: "30m", "1h",
+// "1h30m".
+func minutes(d time.Duration) string {
+	h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+	switch {
+	case h == 0:
+		return fmt.Sprintf("%dm", m)
+	case m == 0:
+		return fmt.Sprintf("%dh", h)
+	}
+	return fmt.Sprintf("%dh%dm", h, m)
 }

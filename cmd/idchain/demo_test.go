@@ -7,8 +7,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/identitychain/auth/aws"
+	"github.com/identitychain/auth/gcp"
 )
 
 // TestDemo runs the demo as `make demo` does. It sets the process
@@ -28,8 +33,27 @@ func TestDemo(t *testing.T) {
 		g.Expect(r.stdout).To(MatchRegexp(`(?m)^`+regexp.QuoteMeta(c.name)+`\s.*`+want), c.name)
 	}
 	// Every successful case hit the cache on its second run.
-	g.Expect(strings.Count(r.stdout, "  hit  ")).To(Equal(8))
-	g.Expect(r.stdout).To(ContainSubstring("All 12 cases behaved as documented"))
+	g.Expect(strings.Count(r.stdout, "  hit  ")).To(Equal(10))
+	g.Expect(r.stdout).To(ContainSubstring("All 14 cases behaved as documented"))
+	// The parameters the fakes received, as explain shows them.
+	g.Expect(r.stdout).To(ContainSubstring(`
+  AWS object-level IRSA, session parameters: sts:AssumeRole arn:aws:iam::222222222222:role/target-account-role
+    ExternalId 'my-app-7f3a9c'
+    DurationSeconds 1800
+    Tags ['environment'='production', 'team'='payments']
+    TransitiveTagKeys ['team']
+    PolicyArns ['arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly']
+    Policy '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"*"}]}'
+    the session's tags: 'environment'='production', 'team'='payments'
+    the token lasts 30m
+`))
+	g.Expect(r.stdout).To(ContainSubstring(`
+  GCP controller → hop-sa → impersonate: iamcredentials generateAccessToken target-sa@target-project.iam.gserviceaccount.com
+    delegates ['projects/-/serviceAccounts/hop-sa@middle-project.iam.gserviceaccount.com']
+    lifetime 1800s
+    scope ['https://www.googleapis.com/auth/devstorage.read_only']
+    the token lasts 30m
+`))
 	// The environment of the SDKs is put back.
 	host, set := os.LookupEnv("GCE_METADATA_HOST")
 	g.Expect([]any{host, set}).To(Equal([]any{metadataHost, metadataHostSet}))
@@ -58,3 +82,98 @@ func TestDemoManifestsAreTheSeeds(t *testing.T) {
 		g.Expect(used).To(HaveKey(name), "no demo case runs %s", seed)
 	}
 }
+
+// TestDemoParametersMustArrive runs the parameter cases with annotations
+// that differ from what the fakes were set up for: the fake refuses what its
+// trust or grants do not allow, and the demo fails a case whose fake received
+// other parameters than explain shows. It sets the process environment, so
+// it cannot be parallel.
+func TestDemoParametersMustArrive(t *testing.T) {
+	g := NewWithT(t)
+	w, err := startDemoWorld()
+	g.Expect(err).NotTo(HaveOccurred())
+	defer w.close()
+	setObjectLevelWorkloadIdentity(true)
+
+	for _, tt := range []struct {
+		manifest, from, to string
+		wantFailure        string
+	}{
+		// The trust requires the partner's external ID for a tagged session.
+		{"aws-assume-role-params.yaml", "externalID: my-app-7f3a9c", "externalID: my-app-0000",
+			"AccessDenied"},
+		// Without the grant of hop-sa on it, the chain breaks at its
+		// second link.
+		{"gcp-impersonate-delegates.yaml", "hop-sa@middle-project", "other-sa@middle-project",
+			"PERMISSION_DENIED"},
+	} {
+		t.Run(tt.manifest, func(t *testing.T) {
+			g := NewWithT(t)
+			c := demoCaseFor(t, tt.manifest)
+			sa, key := demoImpersonation(t, tt.manifest)
+			g.Expect(sa.Annotations[key]).To(ContainSubstring(tt.from))
+			sa.Annotations[key] = strings.Replace(sa.Annotations[key], tt.from, tt.to, 1)
+			r := runDemoCaseOn(t.Context(), w, c, sa, demoResult{c: c})
+			g.Expect(r.failure).To(ContainSubstring(tt.wantFailure))
+		})
+	}
+
+	t.Run("what the fake received against what explain shows", func(t *testing.T) {
+		g := NewWithT(t)
+		c := demoCaseFor(t, "aws-assume-role-params.yaml")
+		mark := w.mark()
+		r := runDemoCase(t.Context(), w, c)
+		g.Expect(r.failure).To(BeEmpty())
+		g.Expect(r.sent).NotTo(BeNil())
+
+		for _, tt := range []struct {
+			from, to    string
+			lasts       time.Duration
+			wantFailure string
+		}{
+			{"duration: 30m", "duration: 45m", 45 * time.Minute,
+				"the fake received DurationSeconds 1800, explain shows DurationSeconds 2700"},
+			{"externalID: my-app-7f3a9c\n", "", 30 * time.Minute,
+				"the fake received ExternalId 'my-app-7f3a9c', DurationSeconds 1800, "},
+			{"", "", time.Hour, "the token lasts 1h, DurationSeconds asked for 30m"},
+		} {
+			sa, key := demoImpersonation(t, c.manifest)
+			sa.Annotations[key] = strings.Replace(sa.Annotations[key], tt.from, tt.to, 1)
+			_, failure := w.checkSent(c.provider(w), sa, mark, demoToken(tt.lasts))
+			g.Expect(failure).To(HavePrefix(tt.wantFailure))
+		}
+	})
+}
+
+func demoCaseFor(t *testing.T, manifest string) demoCase {
+	t.Helper()
+	for _, c := range demoCases {
+		if c.manifest == manifest && !c.lockdown {
+			return c
+		}
+	}
+	t.Fatalf("no demo case runs %s", manifest)
+	return demoCase{}
+}
+
+// demoImpersonation reads a demo manifest and names its impersonation
+// annotation.
+func demoImpersonation(t *testing.T, manifest string) (*corev1.ServiceAccount, string) {
+	t.Helper()
+	sa, err := demoServiceAccount(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{aws.AssumeRoleAnnotation, gcp.ImpersonateAnnotation} {
+		if _, ok := sa.Annotations[key]; ok {
+			return sa, key
+		}
+	}
+	t.Fatalf("%s has no impersonation annotation", manifest)
+	return nil, ""
+}
+
+// demoToken is a token that lasts d.
+type demoToken time.Duration
+
+func (d demoToken) GetDuration() time.Duration { return time.Duration(d) }

@@ -48,6 +48,16 @@ const (
 	demoControllerSAName = "source-controller"
 )
 
+// The request parameters cases (aws-assume-role-params.yaml and
+// gcp-impersonate-delegates.yaml): the external ID the target role's trust
+// requires, the managed policy the session names, and the service account
+// between the controller and the target.
+const (
+	demoExternalID  = "my-app-7f3a9c"
+	demoECRReadOnly = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"
+	demoDelegateGSA = "hop-sa@middle-project.iam.gserviceaccount.com"
+)
+
 // demoGKEAudience is the Google STS audience upstream builds from the GKE
 // metadata.
 var demoGKEAudience = fmt.Sprintf(
@@ -107,6 +117,13 @@ func startDemoWorld() (*demoWorld, error) {
 	w.sts.AllowWebIdentity(demoSourceRole, demoNamespace, demoName)
 	w.sts.AllowAssumeRole(demoControllerRole, demoTargetRole)
 	w.sts.AllowAssumeRole(demoSourceRole, demoTargetRole)
+	// A second statement of the target's trust for the parameters case:
+	// only it allows sts:TagSession, which session tags need, and only
+	// with the external ID, so the tagged request passes only when the
+	// library sends both. The managed policy its PolicyArns names exists.
+	w.sts.AllowAssumeRole(demoSourceRole, demoTargetRole, fakes.RequireExternalID(demoExternalID), fakes.AllowTagSession())
+	w.sts.DefineManagedPolicy(demoECRReadOnly,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:Get*","ecr:BatchGet*","ecr:Describe*","ecr:List*"],"Resource":"*"}]}`)
 	w.aws = aws.Provider{Implementation: w.sts.Implementation()}
 
 	w.iam = fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
@@ -128,6 +145,10 @@ func startDemoWorld() (*demoWorld, error) {
 	w.iam.AllowImpersonation(federated, demoSourceGSA)
 	w.iam.AllowImpersonation(demoSourceGSA, demoTargetGSA)
 	w.iam.AllowImpersonation(federated, demoTargetGSA)
+	// The delegation chain of the delegates case: the controller on
+	// hop-sa, hop-sa on the target. The fake walks every link.
+	w.iam.AllowImpersonation(demoControllerGSA, demoDelegateGSA)
+	w.iam.AllowImpersonation(demoDelegateGSA, demoTargetGSA)
 	w.gcp = gcp.Provider{Implementation: fakes.NewGCPImplementation(w.googleSTS, w.iam)}
 	return w, nil
 }
