@@ -116,7 +116,7 @@ The annotations it reads, on that ServiceAccount:
   gcp.auth.fluxcd.io/impersonate: |
     gcpServiceAccount: target@target-project.iam.gserviceaccount.com   # required
     useServiceAccount: true                                            # optional
-    delegates: [hop@middle-project.iam.gserviceaccount.com]  # optional generateAccessToken
+    delegates: [hop-sa@middle-project.iam.gserviceaccount.com]  # optional generateAccessToken
     lifetime: 30m                    # parameters: delegates, lifetime (1s to 12h)
     scopes: [https://www.googleapis.com/auth/devstorage.read_only]  # and scope, in
                                      # place of --scopes
