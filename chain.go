@@ -154,8 +154,18 @@ func (c *Chain) applyPolicy() error {
 		c.opts.TokenCache.countPolicyDenial(c.Impersonation.ServiceAccount.Namespace)
 		return err
 	}
-	c.Impersonation.Attribution = p.Attribution()
+	a := p.Attribution()
+	c.Impersonation.Attribution = a
+	if at, ok := c.provider.(attributor); ok {
+		return at.Attribute(c.Impersonation, a)
+	}
 	return nil
+}
+
+// attributor is implemented by the providers whose sessions can carry what
+// the operator's policy asks for to name the tenant (aws.Provider).
+type attributor interface {
+	Attribute(imp *Impersonation, a Attribution) error
 }
 
 // checkObjectLevelGate refuses every ServiceAccount while the upstream
