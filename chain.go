@@ -67,6 +67,10 @@ type Chain struct {
 	provider       Provider
 	opts           *Options
 	serviceAccount *corev1.ServiceAccount
+	// sourceScopes are the scopes of the source credentials when the
+	// provider's impersonation needs its own (see sourceScoper); nil
+	// means the caller's.
+	sourceScopes []string
 }
 
 // Plan reads the ServiceAccount, parses its annotations and applies the
@@ -121,6 +125,9 @@ func plan(ctx context.Context, provider Provider, o *Options) (*Chain, error) {
 			return nil, err
 		}
 		c.Impersonation = imp
+		if s, ok := provider.(sourceScoper); ok {
+			c.sourceScopes = s.SourceScopes(*imp)
+		}
 	}
 	if useSA {
 		identity, err := provider.GetIdentity(*sa)
