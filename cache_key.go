@@ -114,7 +114,7 @@ func (c *Chain) writeSourceKey(w keyWriter, audiences []string) {
 	} else {
 		w.list("audiences", o.Audiences)
 	}
-	w.list("scopes", o.Scopes)
+	w.list("scopes", c.sourceScopesOf())
 	w.str("stsRegion", o.STSRegion)
 	w.str("stsEndpoint", o.STSEndpoint)
 	// Shelling out may reach another identity (a CLI's login). The proxy,

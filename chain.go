@@ -67,6 +67,10 @@ type Chain struct {
 	provider       Provider
 	opts           *Options
 	serviceAccount *corev1.ServiceAccount
+	// sourceScopes are the scopes of the source credentials when the
+	// provider's impersonation needs its own (see sourceScoper); nil
+	// means the caller's.
+	sourceScopes []string
 }
 
 // Plan reads the ServiceAccount, parses its annotations and applies the
@@ -121,6 +125,9 @@ func plan(ctx context.Context, provider Provider, o *Options) (*Chain, error) {
 			return nil, err
 		}
 		c.Impersonation = imp
+		if s, ok := provider.(sourceScoper); ok {
+			c.sourceScopes = s.SourceScopes(*imp)
+		}
 	}
 	if useSA {
 		identity, err := provider.GetIdentity(*sa)
@@ -154,8 +161,18 @@ func (c *Chain) applyPolicy() error {
 		c.opts.TokenCache.countPolicyDenial(c.Impersonation.ServiceAccount.Namespace)
 		return err
 	}
-	c.Impersonation.Attribution = p.Attribution()
+	a := p.Attribution()
+	c.Impersonation.Attribution = a
+	if at, ok := c.provider.(attributor); ok {
+		return at.Attribute(c.Impersonation, a)
+	}
 	return nil
+}
+
+// attributor is implemented by the providers whose sessions can carry what
+// the operator's policy asks for to name the tenant (aws.Provider).
+type attributor interface {
+	Attribute(imp *Impersonation, a Attribution) error
 }
 
 // checkObjectLevelGate refuses every ServiceAccount while the upstream

@@ -101,9 +101,10 @@ type fetchFunc = func(context.Context) (fluxauth.Token, error)
 // credentials.
 func (c *Chain) source(ctx context.Context) (string, fetchFunc, error) {
 	o, p := c.opts, c.provider
+	fo := c.sourceFluxOptions()
 	if c.Source.Kind == SourceController {
 		return c.sourceKey(nil), func(ctx context.Context) (fluxauth.Token, error) {
-			token, err := p.NewControllerToken(ctx, o.FluxOptions()...)
+			token, err := p.NewControllerToken(ctx, fo...)
 			if err != nil {
 				return nil, err
 			}
@@ -128,12 +129,39 @@ func (c *Chain) source(ctx context.Context) (string, fetchFunc, error) {
 				quote.Tenant(c.Source.ServiceAccount.String()), err,
 				rbacHint(err, "create", "serviceaccounts/token", c.Source.ServiceAccount.Namespace))
 		}
-		token, err := p.NewTokenForServiceAccount(ctx, req.Status.Token, *sa, o.FluxOptions()...)
+		token, err := p.NewTokenForServiceAccount(ctx, req.Status.Token, *sa, fo...)
 		if err != nil {
 			return nil, fmt.Errorf("failed to exchange the kubernetes token: %w", err)
 		}
 		return token, c.checkToken(token)
 	}, nil
+}
+
+// sourceScoper is implemented by the providers whose impersonation needs
+// source credentials of particular scopes, whatever scopes the caller asks
+// of the target: on Azure, the source token is for the token exchange
+// (api://AzureADTokenExchange/.default) and the caller's scopes are the
+// target app's.
+type sourceScoper interface {
+	SourceScopes(imp Impersonation) []string
+}
+
+// sourceScopesOf returns the scopes of the source credentials of c.
+func (c *Chain) sourceScopesOf() []string {
+	if c.sourceScopes != nil {
+		return c.sourceScopes
+	}
+	return c.opts.Scopes
+}
+
+// sourceFluxOptions are the upstream options of the source credentials:
+// the caller's, with the scopes the provider's impersonation needs.
+func (c *Chain) sourceFluxOptions() []fluxauth.Option {
+	fo := c.opts.FluxOptions()
+	if c.sourceScopes != nil {
+		fo = append(fo, fluxauth.WithScopes(c.sourceScopes...))
+	}
+	return fo
 }
 
 // tokenValidator is implemented by the providers that can tell a usable

@@ -85,9 +85,16 @@ func assumeRoleHint(err error, target string, params *assumeRoleParams) string {
 	role := quote.Tenant(target)
 	msg := apiErr.ErrorMessage()
 	switch code := apiErr.ErrorCode(); {
+	case code == "AccessDenied" && strings.Contains(msg, "sts:SetSourceIdentity"):
+		return fmt.Sprintf(". the impersonation policy sets a SourceIdentity: the trust policy of %s must allow "+
+			"sts:SetSourceIdentity by the source role, and the source role's policy must allow "+
+			"sts:SetSourceIdentity on it", role)
 	case code == "AccessDenied" && strings.Contains(msg, "sts:TagSession"):
 		why := "the source session carries transitive tags"
-		if params != nil && params.tags != nil {
+		switch {
+		case params != nil && params.tenantTags:
+			why = "the impersonation policy adds tenant session tags"
+		case params != nil && params.tags != nil:
 			why = "the annotation sets sessionTags"
 		}
 		return fmt.Sprintf(". %s: the trust policy of %s must allow sts:TagSession by the source role, and the "+

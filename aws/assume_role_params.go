@@ -61,6 +61,10 @@ type assumeRoleParams struct {
 	transitiveTagKeys []string
 	policyARNs        []types.PolicyDescriptorType
 	policy            *string // compacted
+
+	// What the operator's impersonation policy adds (see Attribute).
+	tenantTags     bool // tags holds TenantTagKeys, last
+	sourceIdentity *string
 }
 
 // params validates the optional fields of conf against STS's limits and
@@ -369,6 +373,7 @@ func (p *assumeRoleParams) apply(in *sts.AssumeRoleInput) {
 	in.TransitiveTagKeys = p.transitiveTagKeys
 	in.PolicyArns = p.policyARNs
 	in.Policy = p.policy
+	in.SourceIdentity = p.sourceIdentity
 }
 
 // parameters describes p for the cache key and for people, in a fixed

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	fluxauth "github.com/fluxcd/pkg/auth"
 	corev1 "k8s.io/api/core/v1"
@@ -136,23 +137,36 @@ func (Provider) ParseImpersonation(sa corev1.ServiceAccount, opts ...fluxauth.Op
 const (
 	sessionNameSuffix = ".fluxcd.io"
 	sessionNameMax    = 64
-	sessionHashLen    = 10
+	// sessionHashLen hex digits (64 bits) of SHA-256 end a name that was
+	// cut: no one can make another ServiceAccount's name end the same.
+	sessionHashLen = 16
 )
 
 var sessionNameUnsafe = regexp.MustCompile(`[^\w+=,.@-]`)
 
 // RoleSessionName is the RoleSessionName of an AssumeRole made for the
 // ServiceAccount sa: "<namespace>.<name>.fluxcd.io", so CloudTrail tells
-// tenants apart. Namespaces have no dots, so the first dot ends the
-// namespace. Names too long for STS's 64 characters keep a readable prefix
-// and end in a hash of the full name, so two ServiceAccounts never share a
-// session name by truncation.
-func RoleSessionName(sa client.ObjectKey) string {
-	name := sessionNameUnsafe.ReplaceAllString(sa.Namespace+"."+sa.Name, "-") + sessionNameSuffix
-	if len(name) <= sessionNameMax {
+// tenants apart. See tenantName for the names too long for STS.
+func RoleSessionName(sa client.ObjectKey) string { return tenantName(sa, sessionNameSuffix) }
+
+// SourceIdentity is the SourceIdentity of an AssumeRole made for the
+// ServiceAccount sa when the impersonation policy asks for one:
+// "<namespace>.<name>". AWS carries it through every later session and
+// records it in CloudTrail. See tenantName for the names too long for STS.
+func SourceIdentity(sa client.ObjectKey) string { return tenantName(sa, "") }
+
+// tenantName names the ServiceAccount sa within STS's 64 characters of
+// [\w+=,.@-]: "<namespace>.<name><suffix>". Namespaces have no dots, so the
+// first dot ends the namespace. A name too long keeps a readable prefix
+// and ends in '_' and a hash of namespace and name: Kubernetes names have
+// no '_', so a cut name never equals a whole one, and the hash keeps two
+// cut names apart.
+func tenantName(sa client.ObjectKey, suffix string) string {
+	name := sessionNameUnsafe.ReplaceAllString(sa.Namespace+"."+sa.Name, "-") + suffix
+	if len(name) <= sessionNameMax && !strings.Contains(name, "_") {
 		return name
 	}
 	sum := sha256.Sum256([]byte(sa.Namespace + "/" + sa.Name))
 	hash := hex.EncodeToString(sum[:])[:sessionHashLen]
-	return name[:sessionNameMax-sessionHashLen-1] + "-" + hash
+	return name[:min(len(name), sessionNameMax-sessionHashLen-1)] + "_" + hash
 }

@@ -297,3 +297,21 @@ func TestImpersonateNeedsARegion(t *testing.T) {
 	_, err := aws.Provider{}.Impersonate(context.Background(), &aws.Credentials{}, auth.Impersonation{})
 	g.Expect(err).To(MatchError("an AWS region is required to assume a role: set it with auth.WithSTSRegion"))
 }
+
+// Whole and cut names never meet: a cut one ends in '_' and a hash, which
+// no Kubernetes name holds, and names that are not valid Kubernetes names
+// (with a '_') are always hashed.
+func TestTenantNamesNeverCollide(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	long := client.ObjectKey{Namespace: "team-a", Name: strings.Repeat("n", 100)}
+	cut := aws.SourceIdentity(long)
+	g.Expect(cut).To(HaveLen(64))
+	g.Expect(cut).To(MatchRegexp(`^team-a\.n{40}_[0-9a-f]{16}$`))
+	// A ServiceAccount named after the cut name cannot take it.
+	mimic := client.ObjectKey{Namespace: "team-a", Name: strings.TrimPrefix(cut, "team-a.")}
+	g.Expect(aws.SourceIdentity(mimic)).NotTo(Equal(cut))
+	g.Expect(aws.SourceIdentity(client.ObjectKey{Namespace: "team-a", Name: "app"})).To(Equal("team-a.app"))
+	g.Expect(aws.RoleSessionName(long)).To(MatchRegexp(`^team-a\.n{40}_[0-9a-f]{16}$`))
+	g.Expect(aws.RoleSessionName(long)).To(Equal(cut), "one scheme: the same cut for both")
+}
