@@ -137,6 +137,6 @@ and the same planning function a controller calls.`,
 		return &exitError{code: exitUsage, err: err}
 	})
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(a.newDemoCmd(), a.newLintCmd(), a.newExplainCmd(), a.newTokenCmd())
+	root.AddCommand(a.newDemoCmd(), a.newLintCmd(), a.newExplainCmd(), a.newTokenCmd(), a.newPolicyCmd())
 	return root
 }
