@@ -26,7 +26,8 @@ type finding struct {
 	// invalid-parameter (an optional request parameter of the annotation,
 	// such as duration or delegates), invalid-identity, ambiguous-source,
 	// lockdown-forbids-controller, missing-identity,
-	// azure-no-impersonation, refused.
+	// azure-no-impersonation, policy-denied (with --policy: no rule of
+	// the impersonation policy allows it), refused.
 	Rule    string `json:"rule"`
 	Problem string `json:"problem"`
 	Fix     string `json:"fix"`
@@ -35,6 +36,36 @@ type finding struct {
 type lintReport struct {
 	Findings []finding  `json:"findings"`
 	Summary  lintCounts `json:"summary"`
+	// Policy is what the impersonation policy of --policy decided.
+	Policy *lintPolicy `json:"policy,omitempty"`
+}
+
+// lintPolicy is what the impersonation policy decided for each
+// impersonation the library would otherwise follow.
+type lintPolicy struct {
+	File      string           `json:"file"`
+	Allowed   int              `json:"allowed"`
+	Denied    int              `json:"denied"`
+	Decisions []policyDecision `json:"decisions"`
+}
+
+// policyDecision is the policy's decision for one impersonation: the
+// ServiceAccount's, from the source the library picked.
+type policyDecision struct {
+	File           string `json:"file"`
+	Line           int    `json:"line,omitempty"`
+	Namespace      string `json:"namespace"`
+	ServiceAccount string `json:"serviceAccount"`
+	Provider       string `json:"provider"`
+	// Source is controller or serviceAccount, as the policy names it.
+	Source string `json:"source"`
+	Target string `json:"target"`
+	// Outcome is allowed or denied.
+	Outcome string `json:"outcome"`
+	// Rule is the first rule that allows it, such as rules[1]; a rule
+	// may allow an impersonation the library still refuses, when what the
+	// policy adds to the session does not fit (the finding says so).
+	Rule string `json:"rule,omitempty"`
 }
 
 type lintCounts struct {
@@ -47,9 +78,9 @@ type lintCounts struct {
 
 func (a *app) newLintCmd() *cobra.Command {
 	var lockdown bool
-	var output string
+	var output, policyFile string
 	cmd := &cobra.Command{
-		Use:   "lint PATH...",
+		Use:   "lint PATH... [--lockdown] [--policy FILE]",
 		Short: "Find identity annotations the library would refuse, offline",
 		Long: `Lint reads Kubernetes manifests (YAML files, directories searched recursively
 for *.yaml and *.yml, or - for stdin; multi-document files are fine) and
@@ -83,6 +114,17 @@ With --lockdown it also applies multi-tenancy lockdown (the controllers'
 source ('useServiceAccount: false' is refused), and the ServiceAccount
 becomes the source, so on AWS it needs eks.amazonaws.com/role-arn.
 
+With --policy it also applies the platform team's impersonation policy
+(see 'idchain policy --help'), as a controller passing it to the library
+does: every impersonation no rule allows, from the source the library picks
+(the controller's identity, or the ServiceAccount's: with --lockdown, or
+'useServiceAccount: true'), is a policy-denied finding whose fix is the rule
+the operator would have to add. A ServiceAccount the library refuses for
+another reason gets that finding only: its source is not settled. What the
+policy allows is not a finding; -o json lists every decision under
+policy.decisions, with the rule that allowed it. A policy file that is not
+valid is an error (exit status 2), with the library's message.
+
 The region is set on each Flux object, not on the ServiceAccount, so lint
 does not check it. A ServiceAccount without a namespace is checked as if in
 "default".
@@ -95,18 +137,28 @@ be read or the command line is wrong.`,
   # Lint rendered manifests
   kustomize build ./tenants/team-a | idchain lint -
 
+  # Also refuse what the platform team's impersonation policy does not allow
+  idchain lint ./tenants --policy ./platform/impersonation-policy.yaml
+
   # Machine-readable findings
-  idchain lint -o json ./clusters | jq '.findings[] | .rule'`,
+  idchain lint -o json ./clusters | jq '.findings[] | .rule'
+
+  # Which rule of the policy allows each impersonation
+  idchain lint -o json --policy policy.yaml ./tenants | jq '.policy.decisions[]'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
+				return err
+			}
+			policy, err := loadPolicy(policyFile)
+			if err != nil {
 				return err
 			}
 			m, err := readManifests(args, a.stdin)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			report := lint(m, lockdown)
+			report := lint(m, lockdown, policy)
 			if output == "json" {
 				err = writeJSON(a.stdout, report)
 			} else {
@@ -123,6 +175,8 @@ be read or the command line is wrong.`,
 	}
 	cmd.Flags().BoolVar(&lockdown, "lockdown", false,
 		"apply multi-tenancy lockdown, as controllers started with --default-service-account do")
+	cmd.Flags().StringVar(&policyFile, "policy", "",
+		"apply this impersonation policy, as controllers given it do (see 'idchain policy --help')")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
@@ -134,6 +188,10 @@ func (a *app) printLint(w io.Writer, r lintReport) error {
 		plural(c.ServiceAccounts, "ServiceAccount"), c.Checked)
 	if c.Lockdown {
 		checked += ", under lockdown"
+	}
+	if p := r.Policy; p != nil {
+		checked += fmt.Sprintf(", against policy %s (%s allowed, %d denied)", p.File,
+			plural(p.Allowed, "impersonation"), p.Denied)
 	}
 	if len(r.Findings) == 0 {
 		_, err := fmt.Fprintf(w, "%s %s.\n", s.green("No problems."), checked)

@@ -121,13 +121,17 @@ func (p lintProvider) configured(sa corev1.ServiceAccount) bool {
 	return false
 }
 
-// lint checks every ServiceAccount of m.
-func lint(m *manifests, lockdown bool) lintReport {
+// lint checks every ServiceAccount of m, under lockdown or not, and
+// against policy when not nil.
+func lint(m *manifests, lockdown bool, policy *loadedPolicy) lintReport {
 	// The controllers that read these annotations run with the upstream
 	// feature gate on; without it every ServiceAccount source is refused.
 	setObjectLevelWorkloadIdentity(true)
 
 	r := lintReport{Findings: []finding{}}
+	if policy != nil {
+		r.Policy = &lintPolicy{File: policy.file, Decisions: []policyDecision{}}
+	}
 	for _, p := range m.problems {
 		r.Findings = append(r.Findings, finding{File: p.file, Line: p.line, Namespace: p.namespace,
 			ServiceAccount: p.name, Annotation: p.annotation, Rule: p.rule, Problem: p.problem, Fix: p.fix})
@@ -139,9 +143,19 @@ func lint(m *manifests, lockdown bool) lintReport {
 				continue
 			}
 			checked = true
-			for _, f := range p.check(msa, lockdown) {
+			findings, decision := p.check(msa, lockdown, policy)
+			for _, f := range findings {
 				f.File, f.Namespace, f.ServiceAccount, f.Provider = msa.file, msa.sa.Namespace, msa.sa.Name, p.name
 				r.Findings = append(r.Findings, f)
+			}
+			if decision != nil {
+				decision.File, decision.Provider = msa.file, p.name
+				r.Policy.Decisions = append(r.Policy.Decisions, *decision)
+				if decision.Outcome == policyAllowed {
+					r.Policy.Allowed++
+				} else {
+					r.Policy.Denied++
+				}
 			}
 		}
 		if checked {
@@ -160,8 +174,9 @@ func lint(m *manifests, lockdown bool) lintReport {
 }
 
 // check returns every problem of one ServiceAccount for provider p: the
-// annotations one by one, then the decision the library makes with them.
-func (p lintProvider) check(msa manifestSA, lockdown bool) []finding {
+// annotations one by one, then the decision the library makes with them,
+// and, with a policy, the policy's decision on its impersonation.
+func (p lintProvider) check(msa manifestSA, lockdown bool, policy *loadedPolicy) ([]finding, *policyDecision) {
 	sa := msa.sa
 	var out []finding
 	add := func(key, rule, problem, fix string) {
@@ -194,17 +209,54 @@ func (p lintProvider) check(msa manifestSA, lockdown bool) []finding {
 		// Planning would only repeat the annotation error, or, for a
 		// ServiceAccount that only has a misspelt annotation, refuse a
 		// chain nobody asked for.
-		return out
+		return out, nil
 	}
-	if err := p.plan(sa, lockdown); err != nil {
+	chain, err := p.plan(sa, lockdown, nil)
+	if err != nil {
 		for _, ie := range identityErrs {
 			if strings.Contains(err.Error(), ie.Error()) {
-				return out // already reported on its own annotation
+				return out, nil // already reported on its own annotation
 			}
 		}
 		add(p.classify(sa, err, lockdown))
+		return out, nil
 	}
-	return out
+	if policy == nil || chain.Impersonation == nil {
+		return out, nil // the policy rules on impersonation only
+	}
+	return p.checkPolicy(msa, lockdown, policy, chain, out)
+}
+
+// checkPolicy plans again with the policy the chain the library accepts
+// without it, as a controller given the policy would, and adds the
+// policy's refusal to out. The decision names the rule that allows the
+// impersonation, from the same source as the chain's.
+func (p lintProvider) checkPolicy(msa manifestSA, lockdown bool, policy *loadedPolicy, chain *auth.Chain,
+	out []finding) ([]finding, *policyDecision) {
+	imp, kind := chain.Impersonation, chain.Source.Kind
+	sa := imp.ServiceAccount
+	key := p.known[0]
+	d := &policyDecision{Line: msa.lineOf(key), Namespace: sa.Namespace, ServiceAccount: sa.Name,
+		Source: policySourceName(kind), Target: imp.Target, Outcome: policyDenied}
+	if rule, ok := policy.policy.Allows(sa.Namespace, sa.Name, kind, imp.Target); ok {
+		d.Outcome, d.Rule = policyAllowed, ruleName(rule)
+	}
+	_, err := p.plan(msa.sa, lockdown, policy.policy)
+	var annErr *auth.AnnotationError
+	switch {
+	case err == nil:
+	case errors.Is(err, auth.ErrPolicyDenied):
+		out = append(out, finding{Line: msa.lineOf(key), Annotation: key, Rule: "policy-denied",
+			Problem: err.Error(), Fix: policyFix(sa.Namespace, kind, imp.Target)})
+	case errors.As(err, &annErr):
+		// What the policy adds to the session does not fit with what the
+		// annotation asks for (too many session tags).
+		out = append(out, p.annotationFinding(msa, annErr))
+	default:
+		_, rule, problem, fix := p.classify(msa.sa, err, lockdown)
+		out = append(out, finding{Line: msa.lineOf(key), Annotation: key, Rule: rule, Problem: problem, Fix: fix})
+	}
+	return out, d
 }
 
 // checkIdentity validates each identity annotation present with the
@@ -277,8 +329,9 @@ func (p lintProvider) parameterHint(reason string) (string, bool) {
 }
 
 // plan asks the library which chain it would follow for sa, exactly as a
-// controller would, with a client that holds sa alone.
-func (p lintProvider) plan(sa corev1.ServiceAccount, lockdown bool) error {
+// controller would, with a client that holds sa alone, and policy when
+// not nil.
+func (p lintProvider) plan(sa corev1.ServiceAccount, lockdown bool, policy *auth.ImpersonationPolicy) (*auth.Chain, error) {
 	if sa.Namespace == "" {
 		sa.Namespace = lintDefaultNamespace
 	}
@@ -288,12 +341,12 @@ func (p lintProvider) plan(sa corev1.ServiceAccount, lockdown bool) error {
 		auth.WithServiceAccountNamespace(sa.Namespace),
 		auth.WithServiceAccountName(sa.Name),
 		auth.WithSTSRegion(lintRegion),
+		auth.WithImpersonationPolicy(policy),
 	}
 	if lockdown {
 		opts = append(opts, auth.WithDefaultServiceAccount(lintDefaultSA))
 	}
-	_, err := auth.Plan(context.Background(), p.provider, opts...)
-	return err
+	return auth.Plan(context.Background(), p.provider, opts...)
 }
 
 // classify turns a refusal of Plan into a finding.
@@ -329,6 +382,8 @@ func (p lintProvider) refusal(err error, lockdown bool) (rule, fix string) {
 	case errors.Is(err, auth.ErrAmbiguousSource):
 		return "ambiguous-source", fmt.Sprintf(
 			"remove %s, or set 'useServiceAccount: true' to impersonate from it", p.provider.IdentityAnnotation())
+	case errors.Is(err, auth.ErrPolicyDenied):
+		return "policy-denied", genericPolicyFix
 	case errors.Is(err, auth.ErrLockdownForbidsControllerIdentity):
 		return "lockdown-forbids-controller", p.lockdownFix
 	case errors.Is(err, aws.ErrNoServiceAccountRole):
