@@ -42,10 +42,23 @@ type explanation struct {
 	Hops       []hop              `json:"hops,omitempty"`
 	CacheKey   *explainKeyInfo    `json:"cacheKey,omitempty"`
 	Warnings   []string           `json:"warnings,omitempty"`
+	// Policy is what the impersonation policy of --policy decided.
+	Policy *explainPolicy `json:"policy,omitempty"`
 	// Refused is the library's error when it refuses the chain, and Fix
 	// what to do about it, when idchain knows.
 	Refused string `json:"refused,omitempty"`
 	Fix     string `json:"fix,omitempty"`
+}
+
+// explainPolicy is the impersonation policy's decision on the chain.
+type explainPolicy struct {
+	File string `json:"file"`
+	// Outcome is allowed, denied, not-applied (the chain impersonates
+	// nothing) or not-reached (the library refused the chain first).
+	Outcome string `json:"outcome"`
+	// Rule is the first rule that allows the impersonation, such as
+	// rules[1].
+	Rule string `json:"rule,omitempty"`
 }
 
 type explainSource struct {
@@ -82,9 +95,9 @@ type explainKeyInfo struct {
 
 func (a *app) newExplainCmd() *cobra.Command {
 	var f chainFlags
-	var file string
+	var file, policyFile string
 	cmd := &cobra.Command{
-		Use:   "explain --provider aws|gcp|azure [--namespace NS --service-account SA] [-f manifest.yaml]",
+		Use:   "explain --provider aws|gcp|azure [--namespace NS --service-account SA] [-f manifest.yaml] [--policy FILE]",
 		Short: "Show the chain the library would follow for a ServiceAccount, without calling any cloud",
 		Long: `Explain reads the ServiceAccount a Flux object names and shows the chain the
 library would follow for it: the source of the credentials (the controller's
@@ -133,6 +146,16 @@ Which identity is the source of the impersonation:
   false, and an identity      refused             refused
   annotation is present       (ambiguous)
 
+With --policy, the chain is planned with the platform team's impersonation
+policy (see 'idchain policy --help'), as a controller given it plans it:
+explain shows the first rule that allows the impersonation ("Policy:
+allowed by rules[1] of FILE"), and the parameters the policy's aws section
+adds to AssumeRole (the tenant session tags and SourceIdentity) on the call
+that sends them; or, when no rule allows it, the source and target the
+policy refused, the library's refusal and, as the fix, the rule the
+operator would have to add. A policy file that is not valid is an error
+(exit status 2), with the library's message.
+
 When the library refuses, explain prints its error and exits with status 1.`,
 		Example: `  # The controller's Pod Identity assumes a role in another account
   idchain explain --provider aws --region us-east-1 -f serviceaccount.yaml
@@ -141,10 +164,17 @@ When the library refuses, explain prints its error and exits with status 1.`,
   idchain explain --provider aws --region us-east-1 -f serviceaccount.yaml --default-service-account default
 
   # A ServiceAccount in the cluster
-  idchain explain --provider gcp -n my-app --service-account my-app`,
+  idchain explain --provider gcp -n my-app --service-account my-app
+
+  # Which rule of the impersonation policy allows it, and what the policy adds to the session
+  idchain explain --provider aws --region us-east-1 -f serviceaccount.yaml --policy policy.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.validate(); err != nil {
+				return err
+			}
+			policy, err := loadPolicy(policyFile)
+			if err != nil {
 				return err
 			}
 			kube, err := a.explainClient(&f, file)
@@ -155,7 +185,7 @@ When the library refuses, explain prints its error and exits with status 1.`,
 			if err != nil {
 				return err
 			}
-			e, planErr := explain(cmd.Context(), p, kube, &f)
+			e, planErr := explain(cmd.Context(), p, kube, &f, policy)
 			if errors.Is(planErr, aws.ErrRegionRequired) {
 				planErr = fmt.Errorf("%w (idchain: pass --region)", planErr)
 			}
@@ -176,6 +206,8 @@ When the library refuses, explain prints its error and exits with status 1.`,
 	}
 	f.register(cmd, a.objectLevelDefault)
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "read ServiceAccounts from this manifest instead of the cluster (- for stdin)")
+	cmd.Flags().StringVar(&policyFile, "policy", "",
+		"plan with this impersonation policy, as controllers given it do (see 'idchain policy --help')")
 	return cmd
 }
 
@@ -220,9 +252,10 @@ func (a *app) explainClient(f *chainFlags, file string) (client.Client, error) {
 	return fake.NewClientBuilder().WithObjects(objs...).Build(), nil
 }
 
-// explain plans the chain with the library and describes it. It returns
-// the library's refusal, if any, along with what can be shown.
-func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainFlags) (*explanation, error) {
+// explain plans the chain with the library, with policy when not nil, and
+// describes it. It returns the library's refusal, if any, along with what
+// can be shown.
+func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainFlags, policy *loadedPolicy) (*explanation, error) {
 	opts := f.options(kube)
 	var o auth.Options
 	o.Apply(opts...)
@@ -231,13 +264,29 @@ func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainF
 		e.ServiceAccount = f.namespace + "/" + f.serviceAccount
 	}
 
-	chain, err := auth.Plan(ctx, p, opts...)
+	var withPolicy []auth.Option
+	if policy != nil {
+		withPolicy = []auth.Option{auth.WithImpersonationPolicy(policy.policy)}
+	}
+	chain, err := auth.Plan(ctx, p, append(opts, withPolicy...)...)
 	if err != nil {
 		e.Refused = err.Error()
 		if lp, ok := lintProviderFor(p.GetName()); ok {
 			_, e.Fix = lp.refusal(err, e.Lockdown)
 		}
+		if policy != nil {
+			explainRefusedPolicy(ctx, p, opts, f, policy, e)
+		}
 		return e, err
+	}
+	if policy != nil {
+		e.Policy = &explainPolicy{File: policy.file, Outcome: policyNotApplied}
+		if imp := chain.Impersonation; imp != nil {
+			// Plan allowed it: the first rule that allows it, from the
+			// source Plan picked, is the one that did.
+			rule, _ := policy.policy.Allows(imp.ServiceAccount.Namespace, imp.ServiceAccount.Name, chain.Source.Kind, imp.Target)
+			e.Policy.Outcome, e.Policy.Rule = policyAllowed, ruleName(rule)
+		}
 	}
 	e.DefaultServiceAccountUsed = chain.DefaultServiceAccountUsed
 	if chain.DefaultServiceAccountUsed {
@@ -279,6 +328,32 @@ func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainF
 		}
 	}
 	return e, nil
+}
+
+// explainRefusedPolicy says what the policy decided on a chain the
+// library refused with it. The chain planned without the policy has the
+// source and target the policy ruled on; when the library refuses that
+// too, it refused before the policy could rule.
+func explainRefusedPolicy(ctx context.Context, p auth.Provider, opts []auth.Option, f *chainFlags, policy *loadedPolicy,
+	e *explanation) {
+	e.Policy = &explainPolicy{File: policy.file, Outcome: policyNotReached}
+	chain, err := auth.Plan(ctx, p, opts...)
+	if err != nil || chain.Impersonation == nil {
+		return
+	}
+	imp, kind := chain.Impersonation, chain.Source.Kind
+	d := describe(chain, f, nil, "")
+	e.Source = &explainSource{Kind: string(kind), Identity: chain.Source.Identity, Description: d.source}
+	e.Target = imp.Target
+	rule, ok := policy.policy.Allows(imp.ServiceAccount.Namespace, imp.ServiceAccount.Name, kind, imp.Target)
+	if ok {
+		// A rule allows it, and the library refused what the policy adds
+		// to the session: the refusal says what.
+		e.Policy.Outcome, e.Policy.Rule = policyAllowed, ruleName(rule)
+		return
+	}
+	e.Policy.Outcome = policyDenied
+	e.Fix = policyFix(imp.ServiceAccount.Namespace, kind, imp.Target)
 }
 
 // sourceAudiences returns the audiences of the ServiceAccount token the way
@@ -343,6 +418,9 @@ func (a *app) printExplanation(w io.Writer, e *explanation) error {
 		}
 		row("Scopes", scopes)
 	}
+	if e.Policy != nil {
+		kv.add(nil, "Policy:", policyRow(e.Policy))
+	}
 	if e.Refused != "" {
 		kv.add(s.red, "Outcome:", "refused by the library (no cloud was called)")
 		if e.Fix != "" {
@@ -383,6 +461,19 @@ func (a *app) printExplanation(w io.Writer, e *explanation) error {
 		keys.add(nil, "target", in.Name, keyValue(in.Value))
 	}
 	return keys.write(w, s)
+}
+
+// policyRow tells the policy's decision in a line.
+func policyRow(p *explainPolicy) string {
+	switch p.Outcome {
+	case policyAllowed:
+		return fmt.Sprintf("allowed by %s of %s", p.Rule, p.File)
+	case policyDenied:
+		return fmt.Sprintf("denied: no rule of %s allows this impersonation", p.File)
+	case policyNotApplied:
+		return fmt.Sprintf("not applied: the chain impersonates no identity, and %s rules on impersonation only", p.File)
+	}
+	return fmt.Sprintf("not reached: the library refused the chain before %s could rule on it", p.File)
 }
 
 // keyNote stands for a cache key input only the cluster can tell.
