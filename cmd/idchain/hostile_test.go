@@ -89,3 +89,41 @@ func TestHostileTextNeverReachesTheTerminal(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileTextUnderAPolicy: names no API server would accept reach the
+// policy's refusal, the rule lint and explain offer to add, and the policy
+// check's answer; none reaches the terminal unescaped.
+func TestHostileTextUnderAPolicy(t *testing.T) {
+	t.Parallel()
+	const file = "testdata/policy/serviceaccounts/hostile.yaml"
+	const ns, sa = "team-b\x1b[2J\nERROR forged line", "app\x1b]0;pwned\a"
+	explain := []string{"explain", "--provider", "aws", "--region", "us-east-1", "-f", file, "-n", ns,
+		"--service-account", sa, "--policy", tenantsPolicy}
+	check := []string{"policy", "check", tenantsPolicy, "-n", ns, "--service-account", sa, "--source", "controller",
+		"--target", "arn:aws:iam::222222222222:role/x\u202e\nERROR forged line"}
+	for name, args := range map[string][]string{
+		"lint":                 {"lint", "--policy", tenantsPolicy, file},
+		"lint -o json":         {"lint", "-o", "json", "--policy", tenantsPolicy, file},
+		"explain":              explain,
+		"explain -o json":      append(explain, "-o", "json"),
+		"policy check":         check,
+		"policy check -o json": append(check, "-o", "json"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			r := run(t, nil, args...)
+			g.Expect(r.code).To(Equal(exitFindings), r.stdout+r.stderr)
+			g.Expect(r.stdout).To(ContainSubstring("team-b"))
+			for name, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr} {
+				if bad, ok := unsafeRune(out); ok {
+					t.Errorf("%s carries %U:\n%s", name, bad, out)
+				}
+				g.Expect(out).NotTo(ContainSubstring("\nERROR forged line"))
+			}
+			if strings.HasSuffix(name, "-o json") {
+				g.Expect(json.Valid([]byte(r.stdout))).To(BeTrue(), r.stdout)
+			}
+		})
+	}
+}

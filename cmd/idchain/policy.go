@@ -183,8 +183,8 @@ func policyFix(namespace string, kind auth.SourceKind, target string) string {
 
 // genericPolicyFix is the fix of a denial when the namespace or target
 // cannot be written as a rule of its own.
-const genericPolicyFix = "add a rule to the impersonation policy that allows it (the problem says which), " +
-	"or impersonate a target a rule allows"
+const genericPolicyFix = "add a rule to the impersonation policy that allows it (the refusal names the " +
+	"namespace, source and target), or impersonate a target a rule allows"
 
 // attributionText says what AWS sessions carry under p.
 func attributionText(a auth.Attribution) string {

@@ -114,6 +114,10 @@ ServiceAccount the object names.
       gcp.auth.fluxcd.io/impersonate: |
         gcpServiceAccount: target@target-project.iam.gserviceaccount.com
 
+An operator's impersonation policy (auth.ParseImpersonationPolicy) says which
+namespaces may impersonate which targets; 'idchain policy check' validates it,
+and lint and explain apply it with --policy.
+
 Every rule idchain applies is the library's own: it calls the same parsers
 and the same planning function a controller calls.`,
 		Example: `  # See every case of the proposal run against in-process fake clouds
@@ -124,6 +128,10 @@ and the same planning function a controller calls.`,
 
   # Show the chain a ServiceAccount asks for, without calling any cloud
   idchain explain --provider aws --region us-east-1 -f serviceaccount.yaml
+
+  # Validate the platform team's impersonation policy, then lint tenants against it
+  idchain policy check policy.yaml
+  idchain lint ./tenants --policy policy.yaml
 
   # Inside a controller pod: run the chain and show who it became
   idchain token --provider aws -n my-app --service-account my-app --region us-east-1`,
