@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/identitychain/auth"
 )
 
 // FuzzLint feeds lint any manifest stream. Whatever the bytes: no panic,
@@ -46,6 +48,36 @@ func FuzzLint(f *testing.F) {
 			if bad, ok := unsafeRune(out); ok {
 				t.Fatalf("output carries %U:\n%.2000s", bad, out)
 			}
+		}
+	})
+}
+
+// FuzzPolicyRuleFor: whatever the namespace and target, the rule a fix
+// offers to add, when it offers one, is safe to show and, pasted under a
+// policy's rules, allows exactly that namespace and target.
+func FuzzPolicyRuleFor(f *testing.F) {
+	f.Add("team-b", "arn:aws:iam::222222222222:role/team-a-deploy")
+	f.Add("team-\u202eb", "x@p.iam.gserviceaccount.com")
+	f.Add("a\"b\\c\n\x1b[2J", "#'\t: ,]}")
+	f.Add("\U0001F600", "\u2028\u0085\ufeff")
+	f.Fuzz(func(t *testing.T, namespace, target string) {
+		rule, ok := policyRuleFor(namespace, auth.SourceController, target)
+		if !ok {
+			return
+		}
+		if bad, unsafe := unsafeRune(rule); unsafe || strings.Contains(rule, "\n") {
+			t.Fatalf("the rule carries %U: %q", bad, rule)
+		}
+		p, err := auth.ParseImpersonationPolicy([]byte("apiVersion: auth.identitychain.dev/v1\n" +
+			"kind: ImpersonationPolicy\nrules:\n  - " + rule + "\n"))
+		if err != nil {
+			t.Fatalf("the rule %s does not parse: %v", rule, err)
+		}
+		if _, allowed := p.Allows(namespace, "app", auth.SourceController, target); !allowed {
+			t.Fatalf("the rule %s does not allow %q to %q", rule, namespace, target)
+		}
+		if _, allowed := p.Allows(namespace, "app", auth.SourceServiceAccount, target); allowed {
+			t.Fatalf("the rule %s allows the other source", rule)
 		}
 	})
 }
