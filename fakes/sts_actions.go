@@ -214,21 +214,22 @@ func (s *STS) authorizeAssumeRole(caller *awsIssued, target string, p awsSession
 			"User: %s is not authorized to perform: %s on resource: %s%s",
 			awsAssumedRoleUser(caller.roleARN, caller.sessionName).Arn, action, target, why)}
 	}
-	if !s.trusts(target, caller.roleARN, false, p) {
-		return denied("sts:AssumeRole", "")
+	c := awsTrustContext{externalID: p.externalID}
+	if !s.trusts(target, caller.roleARN, awsActionAssumeRole, c) {
+		return denied(awsActionAssumeRole, "")
 	}
-	if why := caller.sessionPolicyRefusal("sts:AssumeRole", target); why != "" {
-		return denied("sts:AssumeRole", why)
+	if why := caller.sessionPolicyRefusal(awsActionAssumeRole, target); why != "" {
+		return denied(awsActionAssumeRole, why)
 	}
 	if !p.carriesTags() && len(caller.transitiveKeys) == 0 {
 		return nil
 	}
-	if !s.trusts(target, caller.roleARN, true, p) {
-		return denied("sts:TagSession", "")
+	if !s.trusts(target, caller.roleARN, awsActionTagSession, c) {
+		return denied(awsActionTagSession, "")
 	}
 	if p.carriesTags() {
-		if why := caller.sessionPolicyRefusal("sts:TagSession", target); why != "" {
-			return denied("sts:TagSession", why)
+		if why := caller.sessionPolicyRefusal(awsActionTagSession, target); why != "" {
+			return denied(awsActionTagSession, why)
 		}
 	}
 	return nil

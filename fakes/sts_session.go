@@ -61,6 +61,13 @@ type awsTrust struct {
 	tagSession        bool
 }
 
+// awsTrustContext is what the condition of a trust statement is evaluated
+// against: the request context of an AssumeRole.
+type awsTrustContext struct {
+	// externalID is sts:ExternalId, nil when not sent.
+	externalID *string
+}
+
 // RequireExternalID makes the trust policy require sts:ExternalId == id (a
 // StringEquals condition). A request without ExternalId, or with another,
 // is refused with the AccessDenied of an untrusted caller.
@@ -77,19 +84,35 @@ func AllowTagSession() TrustOption {
 	return func(t *awsTrust) { t.tagSession = true }
 }
 
+// The actions a trust statement may allow.
+const (
+	awsActionAssumeRole = "sts:AssumeRole"
+	awsActionTagSession = "sts:TagSession"
+)
+
+// allows reports whether the statement lists action.
+func (t awsTrust) allows(action string) bool {
+	switch action {
+	case awsActionAssumeRole:
+		return true
+	case awsActionTagSession:
+		return t.tagSession
+	}
+	return false
+}
+
 // holds reports whether the statement's condition holds for a request.
-func (t awsTrust) holds(p awsSessionParams) bool {
-	return !t.requireExternalID || (p.externalID != nil && *p.externalID == t.externalID)
+func (t awsTrust) holds(c awsTrustContext) bool {
+	return !t.requireExternalID || (c.externalID != nil && *c.externalID == t.externalID)
 }
 
 // trusts reports whether the trust policy of target has a statement naming
-// source that allows sts:AssumeRole or, with tagSession, sts:TagSession, and
-// whose condition holds for p.
-func (s *STS) trusts(target, source string, tagSession bool, p awsSessionParams) bool {
+// source that allows action and whose condition holds for c.
+func (s *STS) trusts(target, source, action string, c awsTrustContext) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, t := range s.assumeRoleTrust[target][source] {
-		if t.holds(p) && (!tagSession || t.tagSession) {
+		if t.allows(action) && t.holds(c) {
 			return true
 		}
 	}
