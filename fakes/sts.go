@@ -139,10 +139,14 @@ type awsIssued struct {
 	// policies are the session policies; none when the session was not
 	// given any.
 	policies []*awsPolicy
+	// sourceIdentity is the session's source identity, set by the
+	// AssumeRole that created it or inherited from the session that
+	// called it; "" when none.
+	sourceIdentity string
 }
 
 // STSCall is one call received by the fake STS. The session parameters,
-// from ExternalID to Policy, are recorded as sent for AssumeRole and
+// from ExternalID to SourceIdentity, are recorded as sent for AssumeRole and
 // AssumeRoleWithWebIdentity, refused calls included.
 type STSCall struct {
 	Action            string // "AssumeRole" | "AssumeRoleWithWebIdentity" | "GetCallerIdentity"
@@ -157,6 +161,7 @@ type STSCall struct {
 	TransitiveTagKeys []string          // as sent, in order
 	PolicyARNs        []string          // PolicyArns.member.N.arn, in order
 	Policy            string            // as sent
+	SourceIdentity    string            // AssumeRole: SourceIdentity as sent; web identity: the token's https://aws.amazon.com/source_identity claim
 	SessionTags       map[string]string // on success: the issued session's effective tags, inherited transitive ones included (nil when none)
 }
 

@@ -44,6 +44,7 @@ type awsAssumeRoleResponse struct {
 	XMLName         xml.Name              `xml:"https://sts.amazonaws.com/doc/2011-06-15/ AssumeRoleResponse"`
 	AssumedRoleUser awsAssumedRoleUserXML `xml:"AssumeRoleResult>AssumedRoleUser"`
 	Credentials     awsCredentialsXML     `xml:"AssumeRoleResult>Credentials"`
+	SourceIdentity  string                `xml:"AssumeRoleResult>SourceIdentity,omitempty"`
 	RequestID       string                `xml:"ResponseMetadata>RequestId"`
 }
 
@@ -182,7 +183,12 @@ func (s *STS) assumeRole(r *http.Request, body []byte, params url.Values, reques
 	if serr != nil {
 		return nil, serr
 	}
-	if serr := s.authorizeAssumeRole(caller, call.RoleARN, session); serr != nil {
+	sourceIdentity, serr := awsSessionSourceIdentity(caller, call.RoleARN, session)
+	if serr != nil {
+		return nil, serr
+	}
+	c := awsTrustContext{externalID: session.externalID, sourceIdentity: sourceIdentity}
+	if serr := s.authorizeAssumeRole(caller, call.RoleARN, session, c); serr != nil {
 		return nil, serr
 	}
 
@@ -192,44 +198,57 @@ func (s *STS) assumeRole(r *http.Request, body []byte, params url.Values, reques
 		tags:           tags,
 		transitiveKeys: transitiveKeys,
 		policies:       policies,
+		sourceIdentity: sourceIdentity,
 	}, fault.lifetime(ttl))
 	call.SessionTags = maps.Clone(tags)
 	return awsAssumeRoleResponse{
 		AssumedRoleUser: awsAssumedRoleUser(call.RoleARN, call.RoleSessionName),
 		Credentials:     awsCredentialsToXML(creds, fault),
+		SourceIdentity:  sourceIdentity,
 		RequestID:       requestID,
 	}, nil
 }
 
 // authorizeAssumeRole checks that caller may assume target with the
-// request's parameters: the target's trust must allow sts:AssumeRole by the
-// caller's role under its ExternalId condition, and sts:TagSession when
-// the session gets tags, requested or inherited; the caller's session
-// policies, if any, must allow sts:AssumeRole, and sts:TagSession when the
-// request passes tags. Trust refusals never say which condition failed,
-// as on AWS.
-func (s *STS) authorizeAssumeRole(caller *awsIssued, target string, p awsSessionParams) *awsError {
+// request's parameters, whose request context is c: the target's trust
+// must allow sts:AssumeRole by the caller's role under its conditions,
+// sts:TagSession when the session gets tags, requested or inherited, and
+// sts:SetSourceIdentity when it gets a source identity, sent or inherited;
+// the caller's session policies, if any, must allow sts:AssumeRole,
+// sts:TagSession when the request passes tags, and sts:SetSourceIdentity
+// when the session gets a source identity. Trust refusals never say which
+// condition failed, as on AWS.
+func (s *STS) authorizeAssumeRole(caller *awsIssued, target string, p awsSessionParams, c awsTrustContext) *awsError {
 	denied := func(action, why string) *awsError {
 		return &awsError{http.StatusForbidden, "AccessDenied", fmt.Sprintf(
 			"User: %s is not authorized to perform: %s on resource: %s%s",
 			awsAssumedRoleUser(caller.roleARN, caller.sessionName).Arn, action, target, why)}
 	}
-	c := awsTrustContext{externalID: p.externalID}
 	if !s.trusts(target, caller.roleARN, awsActionAssumeRole, c) {
 		return denied(awsActionAssumeRole, "")
 	}
 	if why := caller.sessionPolicyRefusal(awsActionAssumeRole, target); why != "" {
 		return denied(awsActionAssumeRole, why)
 	}
-	if !p.carriesTags() && len(caller.transitiveKeys) == 0 {
-		return nil
+	if p.carriesTags() || len(caller.transitiveKeys) > 0 {
+		if !s.trusts(target, caller.roleARN, awsActionTagSession, c) {
+			return denied(awsActionTagSession, "")
+		}
+		if p.carriesTags() {
+			if why := caller.sessionPolicyRefusal(awsActionTagSession, target); why != "" {
+				return denied(awsActionTagSession, why)
+			}
+		}
 	}
-	if !s.trusts(target, caller.roleARN, awsActionTagSession, c) {
-		return denied(awsActionTagSession, "")
-	}
-	if p.carriesTags() {
-		if why := caller.sessionPolicyRefusal(awsActionTagSession, target); why != "" {
-			return denied(awsActionTagSession, why)
+	if c.sourceIdentity != "" {
+		// Sent or inherited alike: AWS requires sts:SetSourceIdentity of
+		// both the target's trust and the caller's permissions when a
+		// session with a source identity chains to another role.
+		if !s.trusts(target, caller.roleARN, awsActionSetSourceIdentity, c) {
+			return denied(awsActionSetSourceIdentity, "")
+		}
+		if why := caller.sessionPolicyRefusal(awsActionSetSourceIdentity, target); why != "" {
+			return denied(awsActionSetSourceIdentity, why)
 		}
 	}
 	return nil
@@ -257,7 +276,8 @@ func (s *STS) getCallerIdentity(r *http.Request, body []byte, requestID string, 
 // validateAssumeRoleParams checks RoleArn, RoleSessionName, DurationSeconds,
 // when tokenParam is set that the token parameter is present, and the
 // declared constraints of the session parameters, those of AssumeRole only
-// (ExternalId, Tags, TransitiveTagKeys) when assumeRole is set. It returns
+// (ExternalId, Tags, TransitiveTagKeys, SourceIdentity) when assumeRole is
+// set. It returns
 // the lifetime of the credentials to issue.
 func (s *STS) validateAssumeRoleParams(params url.Values, tokenMember, tokenParam string,
 	sessionParams awsSessionParams, assumeRole bool) (time.Duration, *awsError) {

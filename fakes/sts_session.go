@@ -51,14 +51,19 @@ const (
 type TrustOption func(*awsTrust)
 
 // awsTrust is one statement of a role's trust policy naming a source role:
-// it allows sts:AssumeRole, and sts:TagSession when tagSession is set, when
-// its condition holds.
+// it allows sts:AssumeRole, sts:TagSession when tagSession is set and
+// sts:SetSourceIdentity when setSourceIdentity is, when its condition
+// holds.
 type awsTrust struct {
 	// requireExternalID makes the statement hold only for requests whose
 	// ExternalId is externalID (StringEquals on sts:ExternalId).
 	requireExternalID bool
 	externalID        string
+	// sourceIdentities are sts:SourceIdentity conditions, which must all
+	// hold (see RequireSourceIdentity).
+	sourceIdentities  []string
 	tagSession        bool
+	setSourceIdentity bool
 }
 
 // awsTrustContext is what the condition of a trust statement is evaluated
@@ -66,6 +71,9 @@ type awsTrust struct {
 type awsTrustContext struct {
 	// externalID is sts:ExternalId, nil when not sent.
 	externalID *string
+	// sourceIdentity is sts:SourceIdentity: the source identity the
+	// session gets, sent or inherited; "" when none.
+	sourceIdentity string
 }
 
 // RequireExternalID makes the trust policy require sts:ExternalId == id (a
@@ -97,13 +105,23 @@ func (t awsTrust) allows(action string) bool {
 		return true
 	case awsActionTagSession:
 		return t.tagSession
+	case awsActionSetSourceIdentity:
+		return t.setSourceIdentity
 	}
 	return false
 }
 
 // holds reports whether the statement's condition holds for a request.
 func (t awsTrust) holds(c awsTrustContext) bool {
-	return !t.requireExternalID || (c.externalID != nil && *c.externalID == t.externalID)
+	if t.requireExternalID && (c.externalID == nil || *c.externalID != t.externalID) {
+		return false
+	}
+	for _, want := range t.sourceIdentities {
+		if !awsSourceIdentityMatches(want, c.sourceIdentity) {
+			return false
+		}
+	}
+	return true
 }
 
 // trusts reports whether the trust policy of target has a statement naming
@@ -215,6 +233,7 @@ type awsSessionParams struct {
 	transitiveKeys []string
 	policyARNs     []string
 	policy         *string
+	sourceIdentity *string
 }
 
 // awsParseSessionParams reads the session parameters from a Query request,
@@ -230,6 +249,7 @@ func awsParseSessionParams(params url.Values) awsSessionParams {
 	var p awsSessionParams
 	p.externalID = optional("ExternalId")
 	p.policy = optional("Policy")
+	p.sourceIdentity = optional("SourceIdentity")
 	p.durationSeconds, _ = strconv.Atoi(params.Get("DurationSeconds"))
 	_, p.tagsSent = params["Tags"]
 	for n := 1; ; n++ {
@@ -265,6 +285,9 @@ func (p awsSessionParams) record(call *STSCall) {
 	}
 	if p.policy != nil {
 		call.Policy = *p.policy
+	}
+	if p.sourceIdentity != nil {
+		call.SourceIdentity = *p.sourceIdentity
 	}
 	call.DurationSeconds = p.durationSeconds
 	for _, t := range p.tags {
@@ -308,7 +331,7 @@ func awsLengthConstraint(s string, lo, hi int) (string, bool) {
 
 // validate checks the declared constraints of the session parameters: of
 // Policy and PolicyArns, and, when tagging (AssumeRole, whose input has
-// them), of ExternalId, Tags and TransitiveTagKeys. Lists too long are
+// them), of ExternalId, Tags, TransitiveTagKeys and SourceIdentity. Lists too long are
 // shown in Java's List.toString form, as STS shows them; tags as
 // {Key: k,Value: v} (modelled on the AWS SDK for Java's Tag.toString).
 func (p awsSessionParams) validate(tagging bool) *awsError {
@@ -390,7 +413,7 @@ func (p awsSessionParams) validate(tagging bool) *awsError {
 			return awsValidationError(&k, member, `Member must satisfy regular expression pattern: [\p{L}\p{Z}\p{N}_.:/=+\-@]+`)
 		}
 	}
-	return nil
+	return awsValidateSourceIdentity(p.sourceIdentity)
 }
 
 func awsInvalidParameter(msg string) *awsError {
