@@ -1,6 +1,7 @@
 package fakes
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -71,6 +72,8 @@ func (s *STS) assumeRoleWithWebIdentity(params url.Values, requestID string, fau
 	call.RoleSessionName = params.Get("RoleSessionName")
 	session := awsParseSessionParams(params)
 	session.record(call)
+	sourceIdentity, setsSourceIdentity := awsTokenSourceIdentity(params.Get("WebIdentityToken"))
+	call.SourceIdentity = sourceIdentity
 	ttl, serr := s.validateAssumeRoleParams(params, "webIdentityToken", "WebIdentityToken", session, false)
 	if serr != nil {
 		return nil, serr
@@ -95,6 +98,13 @@ func (s *STS) assumeRoleWithWebIdentity(params url.Values, requestID string, fau
 	if !trusted {
 		return nil, &awsError{http.StatusForbidden, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"}
 	}
+	if setsSourceIdentity {
+		// The trust AllowWebIdentity models allows only
+		// sts:AssumeRoleWithWebIdentity, and AWS fails the call when the
+		// token sets a source identity without sts:SetSourceIdentity. The
+		// wording is modelled on the refusal above.
+		return nil, &awsError{http.StatusForbidden, "AccessDenied", "Not authorized to perform sts:SetSourceIdentity"}
+	}
 
 	creds := s.issueSession(awsIssued{
 		roleARN:     call.RoleARN,
@@ -109,6 +119,33 @@ func (s *STS) assumeRoleWithWebIdentity(params url.Values, requestID string, fau
 		Provider:        claims.Issuer,
 		RequestID:       requestID,
 	}, nil
+}
+
+// awsSourceIdentityClaim is the claim of a web identity token that sets the
+// session's source identity.
+const awsSourceIdentityClaim = "https://aws.amazon.com/source_identity"
+
+// awsTokenSourceIdentity returns the source identity claim of a web
+// identity token, as sent and unverified: its string value, or its JSON
+// text when it is not a string. ok is false when the token has none or is
+// no JWT.
+func awsTokenSourceIdentity(token string) (sourceIdentity string, ok bool) {
+	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	if err != nil {
+		return "", false
+	}
+	var claims map[string]json.RawMessage
+	if parsed.UnsafeClaimsWithoutVerification(&claims) != nil {
+		return "", false
+	}
+	raw, ok := claims[awsSourceIdentityClaim]
+	if !ok {
+		return "", false
+	}
+	if json.Unmarshal(raw, &sourceIdentity) != nil {
+		sourceIdentity = string(raw)
+	}
+	return sourceIdentity, true
 }
 
 // verifyWebIdentityToken checks the token the way STS checks it against a

@@ -1,12 +1,16 @@
 package fakes_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	. "github.com/onsi/gomega"
 
 	"github.com/identitychain/auth/fakes"
@@ -283,4 +287,80 @@ func TestSTS_AssumeRole_RequireSourceIdentity(t *testing.T) {
 		paramsExpectRefused(g, s, err, "AccessDenied",
 			"User: arn:aws:sts::210987654321:assumed-role/tenant-a/flux-session is not authorized to perform: sts:AssumeRole on resource: "+sourceHop2)
 	})
+}
+
+// TestSTS_AssumeRoleWithWebIdentity_SourceIdentity: a web identity token
+// sets a source identity with a claim, which the trust that
+// AllowWebIdentity makes never allows.
+func TestSTS_AssumeRoleWithWebIdentity_SourceIdentity(t *testing.T) {
+	t.Parallel()
+	key := newExtKey(t, jose.ES256, "ec")
+	issuer, err := fakes.NewExternalIssuer(extTestIssuerURL, extJWKS(t, key.public))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(t *testing.T, sub string, claims map[string]any) string {
+		t.Helper()
+		now := time.Now()
+		all := map[string]any{
+			"iss": extTestIssuerURL, "sub": sub, "aud": []string{"sts.amazonaws.com"},
+			"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		}
+		for k, v := range claims {
+			all[k] = v
+		}
+		tok, err := jwt.Signed(key.signer).Claims(all).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	trusted := fakes.ServiceAccountSubject(awsTestNamespace, awsTestSA)
+	for _, tt := range []struct {
+		name     string
+		sub      string
+		claims   map[string]any
+		wantID   string
+		wantCode string
+		wantMsg  string
+	}{
+		{name: "no claim", sub: trusted},
+		{
+			name: "claim", sub: trusted, claims: map[string]any{"https://aws.amazon.com/source_identity": sourceID},
+			wantID: sourceID, wantCode: "AccessDenied", wantMsg: "Not authorized to perform sts:SetSourceIdentity",
+		},
+		{
+			name: "claim that is no string", sub: trusted, claims: map[string]any{"https://aws.amazon.com/source_identity": 42},
+			wantID: "42", wantCode: "AccessDenied", wantMsg: "Not authorized to perform sts:SetSourceIdentity",
+		},
+		{
+			name: "claim of an untrusted subject", sub: "system:serviceaccount:apps:app", claims: map[string]any{"https://aws.amazon.com/source_identity": sourceID},
+			wantID: sourceID, wantCode: "AccessDenied", wantMsg: "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			s := awsStartSTS(t, fakes.STSOptions{Issuer: issuer})
+			s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
+
+			out, err := awsSTSClient(s, nil).AssumeRoleWithWebIdentity(context.Background(), &sts.AssumeRoleWithWebIdentityInput{
+				RoleArn:          aws.String(awsTestRole),
+				RoleSessionName:  aws.String(awsTestSession),
+				WebIdentityToken: aws.String(sign(t, tt.sub, tt.claims)),
+			})
+
+			g.Expect(s.Calls()).To(HaveLen(1))
+			g.Expect(s.Calls()[0].SourceIdentity).To(Equal(tt.wantID))
+			if tt.wantCode != "" {
+				paramsExpectRefused(g, s, err, tt.wantCode, tt.wantMsg)
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(out.SourceIdentity).To(BeNil())
+			id, ok := s.SessionSourceIdentity(aws.ToString(out.Credentials.AccessKeyId))
+			g.Expect(ok).To(BeTrue())
+			g.Expect(id).To(BeEmpty())
+		})
+	}
 }
