@@ -224,7 +224,7 @@ func (s *STS) assumeRole(r *http.Request, body []byte, params url.Values, reques
 	if serr != nil {
 		return nil, serr
 	}
-	c := awsTrustContext{externalID: session.externalID, sourceIdentity: sourceIdentity}
+	c := awsTrustContext{externalID: session.externalID, tags: tags, sourceIdentity: sourceIdentity}
 	if serr := s.authorizeAssumeRole(caller, call.RoleARN, session, c); serr != nil {
 		return nil, serr
 	}

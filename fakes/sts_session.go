@@ -59,6 +59,9 @@ type awsTrust struct {
 	// ExternalId is externalID (StringEquals on sts:ExternalId).
 	requireExternalID bool
 	externalID        string
+	// requestTags are aws:RequestTag conditions, which must all hold (see
+	// RequireRequestTag).
+	requestTags []awsTagCondition
 	// sourceIdentities are sts:SourceIdentity conditions, which must all
 	// hold (see RequireSourceIdentity).
 	sourceIdentities  []string
@@ -71,6 +74,11 @@ type awsTrust struct {
 type awsTrustContext struct {
 	// externalID is sts:ExternalId, nil when not sent.
 	externalID *string
+	// tags are aws:RequestTag: the requested session tags and the
+	// transitive ones inherited from the calling session, which AWS puts
+	// in the request context of a chained AssumeRole as well; nil when
+	// none.
+	tags map[string]string
 	// sourceIdentity is sts:SourceIdentity: the source identity the
 	// session gets, sent or inherited; "" when none.
 	sourceIdentity string
@@ -83,6 +91,22 @@ func RequireExternalID(id string) TrustOption {
 	return func(t *awsTrust) {
 		t.requireExternalID, t.externalID = true, id
 	}
+}
+
+// awsTagCondition is a StringEquals condition on aws:RequestTag/<key>.
+type awsTagCondition struct{ key, value string }
+
+// RequireRequestTag makes the trust policy require aws:RequestTag/<key> ==
+// value (StringEquals). STS compares tag keys case-insensitively and values
+// case-sensitively. The request's tags are those it sends in Tags and, as on
+// AWS, the transitive tags it inherits from the calling session (for
+// example an EKS Pod Identity session's kubernetes-namespace). A request
+// without the tag, or with another value, is refused with the AccessDenied
+// of an untrusted caller. Several RequireRequestTag options on one
+// statement must all hold. It implies nothing about sts:TagSession, which
+// passing tags needs (AllowTagSession).
+func RequireRequestTag(key, value string) TrustOption {
+	return func(t *awsTrust) { t.requestTags = append(t.requestTags, awsTagCondition{key, value}) }
 }
 
 // AllowTagSession makes the trust policy allow sts:TagSession as well as
@@ -115,6 +139,12 @@ func (t awsTrust) allows(action string) bool {
 func (t awsTrust) holds(c awsTrustContext) bool {
 	if t.requireExternalID && (c.externalID == nil || *c.externalID != t.externalID) {
 		return false
+	}
+	for _, want := range t.requestTags {
+		key, ok := awsFindTagKey(c.tags, want.key)
+		if !ok || c.tags[key] != want.value {
+			return false
+		}
 	}
 	for _, want := range t.sourceIdentities {
 		if !awsSourceIdentityMatches(want, c.sourceIdentity) {
