@@ -1,6 +1,7 @@
 package fakes_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -146,4 +147,53 @@ func TestSTS_AssumeRole_RequireRequestTag(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 		}
 	})
+}
+
+// TestSTS_AssumeRole_TagLimitWithInheritedTags: the limit of 50 session
+// tags applies to the inherited transitive tags and the requested ones
+// together.
+func TestSTS_AssumeRole_TagLimitWithInheritedTags(t *testing.T) {
+	t.Parallel()
+	// The caller has 30 transitive tags and 10 that are not.
+	callerTags := map[string]string{}
+	var transitive []string
+	for i := range 40 {
+		k := fmt.Sprintf("caller-%d", i)
+		callerTags[k] = "v"
+		if i < 30 {
+			transitive = append(transitive, k)
+		}
+	}
+	requested := func(n int) []string {
+		var kv []string
+		for i := range n {
+			kv = append(kv, fmt.Sprintf("request-%d", i), "v")
+		}
+		return kv
+	}
+	for _, tt := range []struct {
+		requested int
+		wantMsg   string
+	}{
+		{requested: 20},
+		{requested: 21, wantMsg: "Packed size of session tags consumes 102% of allotted space."},
+		{requested: 50, wantMsg: "Packed size of session tags consumes 160% of allotted space."},
+	} {
+		t.Run(fmt.Sprint(tt.requested), func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			s, _ := paramsSTS(t, fakes.AllowTagSession())
+			creds := s.IssueTaggedCredentials(awsTestRole, callerTags, transitive)
+
+			out, err := paramsAssume(s, creds, sts.AssumeRoleInput{Tags: paramsTags(requested(tt.requested)...)})
+
+			if tt.wantMsg != "" {
+				paramsExpectRefused(g, s, err, "PackedPolicyTooLarge", tt.wantMsg)
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			tags, _, _ := s.SessionTags(aws.ToString(out.Credentials.AccessKeyId))
+			g.Expect(tags).To(HaveLen(50))
+		})
+	}
 }

@@ -450,12 +450,13 @@ func awsInvalidParameter(msg string) *awsError {
 	return &awsError{http.StatusBadRequest, "InvalidParameterValue", msg}
 }
 
-// sessionTags returns the tags and transitive keys of the session that
+// awsSessionTags returns the tags and transitive keys of the session that
 // caller's AssumeRole with p creates: the transitive tags of caller, which
 // it inherits, and the requested ones. It refuses, with STS's
 // InvalidParameterValue, tag keys that are reserved, repeated, inherited,
-// or transitive keys naming no requested tag. Keys compare ignoring case;
-// transitive keys take the spelling of the tag they name.
+// or transitive keys naming no requested tag, and with
+// PackedPolicyTooLarge more than 50 tags in all. Keys compare ignoring
+// case; transitive keys take the spelling of the tag they name.
 func awsSessionTags(caller *awsIssued, p awsSessionParams) (map[string]string, []string, *awsError) {
 	requested := map[string]string{}
 	for _, t := range p.tags {
@@ -492,6 +493,19 @@ func awsSessionTags(caller *awsIssued, p awsSessionParams) (map[string]string, [
 		transitive = awsAddKey(transitive, k)
 	}
 	maps.Copy(tags, requested)
+	if len(tags) > awsMaxTags {
+		// STS packs the session tags, inherited ones included, with the
+		// session policies into a binary format of limited size, and
+		// refuses a session whose tags take more than that space with
+		// PackedPolicyTooLarge, saying how much they take. The fake does
+		// not know the packing: it applies STS's limit of 50 session tags
+		// to the inherited and requested ones together and reports their
+		// count as a share of 50 (modelled). Real STS may refuse fewer,
+		// long tags: an EKS Pod Identity session's six tags alone take a
+		// large part of the space.
+		return nil, nil, &awsError{http.StatusBadRequest, "PackedPolicyTooLarge", fmt.Sprintf(
+			"Packed size of session tags consumes %d%% of allotted space.", (len(tags)*100+awsMaxTags-1)/awsMaxTags)}
+	}
 	if len(tags) == 0 {
 		return nil, nil, nil
 	}
