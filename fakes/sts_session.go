@@ -210,6 +210,25 @@ func (s *STS) IssueTaggedCredentials(roleARN string, tags map[string]string, tra
 	return s.issueSession(session, s.ttl)
 }
 
+// awsTransitiveSessionTags checks that tags are session tags STS would
+// accept on AssumeRole, all of them transitive, and returns a copy of them
+// and their keys, sorted; nil ones when tags is empty.
+func awsTransitiveSessionTags(tags map[string]string) (map[string]string, []string, *awsError) {
+	if len(tags) == 0 {
+		return nil, nil, nil
+	}
+	// Sorted, so that the first invalid tag reported is always the same.
+	var p awsSessionParams
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		p.tags = append(p.tags, awsTagParam{key: &k, value: aws.String(tags[k])})
+		p.transitiveKeys = append(p.transitiveKeys, k)
+	}
+	if serr := p.validate(true); serr != nil {
+		return nil, nil, serr
+	}
+	return awsSessionTags(&awsIssued{}, p)
+}
+
 // SessionTags returns the tags of the session the access key belongs to
 // (inherited transitive tags included) and its transitive keys, sorted. A
 // session without tags has nil ones. ok is false when the fake did not
