@@ -314,8 +314,7 @@ func (s *STS) getCallerIdentity(r *http.Request, body []byte, requestID string, 
 // when tokenParam is set that the token parameter is present, and the
 // declared constraints of the session parameters, those of AssumeRole only
 // (ExternalId, Tags, TransitiveTagKeys, SourceIdentity) when assumeRole is
-// set. It returns
-// the lifetime of the credentials to issue.
+// set. It returns the lifetime of the credentials to issue.
 func (s *STS) validateAssumeRoleParams(params url.Values, tokenMember, tokenParam string,
 	sessionParams awsSessionParams, assumeRole bool) (time.Duration, *awsError) {
 	invalid := func(msg string) *awsError {

@@ -118,8 +118,9 @@ func AllowTagSession() TrustOption {
 
 // The actions a trust statement may allow.
 const (
-	awsActionAssumeRole = "sts:AssumeRole"
-	awsActionTagSession = "sts:TagSession"
+	awsActionAssumeRole        = "sts:AssumeRole"
+	awsActionTagSession        = "sts:TagSession"
+	awsActionSetSourceIdentity = "sts:SetSourceIdentity"
 )
 
 // allows reports whether the statement lists action.

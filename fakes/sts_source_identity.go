@@ -21,8 +21,6 @@ var awsSourceIdentityPattern = regexp.MustCompile(`^[\w+=,.@-]*$`)
 const (
 	awsMinSourceIdentityLength = 2
 	awsMaxSourceIdentityLength = 64
-
-	awsActionSetSourceIdentity = "sts:SetSourceIdentity"
 )
 
 // RequireSourceIdentity makes the trust policy require sts:SourceIdentity
