@@ -90,7 +90,7 @@ func TestAWSCredentialsProviderImpersonates(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(arn).To(Equal(targetSession))
 			g.Expect(w.sts.Calls()).To(Equal([]fakes.STSCall{
-				{Action: "AssumeRoleWithWebIdentity", RoleARN: sourceRole, RoleSessionName: "my-app.my-app.us-east-1.fluxcd.io",
+				{Action: "AssumeRoleWithWebIdentity", RoleARN: sourceRole, RoleSessionName: "my-app.my-app.fluxcd.io",
 					Caller: "system:serviceaccount:my-app:my-app"},
 				{Action: "AssumeRole", RoleARN: targetRole, RoleSessionName: "my-app.my-app.fluxcd.io", Caller: sourceRole, Region: region},
 				{Action: "GetCallerIdentity", Caller: targetRole, Region: region},

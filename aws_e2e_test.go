@@ -2,11 +2,14 @@ package auth_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/aws"
 	"github.com/identitychain/auth/fakes"
 )
 
@@ -97,4 +100,29 @@ func TestAWSObjectLevelIRSAAssumeRole(t *testing.T) {
 			g.Expect(w.whoAmI(t, token)).To(Equal("arn:aws:sts::222222222222:assumed-role/target-account-role/my-app.my-app.fluxcd.io"))
 		})
 	}
+}
+
+// Every hop made for a ServiceAccount is named the same way, within STS's
+// 64 characters whatever the name: upstream's web identity session name
+// ("<name>.<namespace>.<region>.fluxcd.io") was refused beyond them.
+func TestAWSOneSessionNameOnEveryHop(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	w := newAWSWorld(t)
+	name := strings.Repeat("a", 200) // Kubernetes allows 253
+	w.sts.AllowWebIdentity(sourceRole, "my-app", name)
+	w.sts.AllowAssumeRole(sourceRole, targetRole)
+	account := loadServiceAccount(t, "aws-object-irsa.yaml")
+	account.Name = name
+	kube := fakes.NewKubeClient(w.issuer, account)
+
+	_, err := auth.GetAccessToken(context.Background(), w.provider, auth.WithClient(kube),
+		auth.WithServiceAccountNamespace("my-app"), auth.WithServiceAccountName(name), auth.WithSTSRegion(region))
+	g.Expect(err).NotTo(HaveOccurred())
+	calls := w.sts.Calls()
+	g.Expect(calls).To(HaveLen(2))
+	want := aws.RoleSessionName(client.ObjectKey{Namespace: "my-app", Name: name})
+	g.Expect(want).To(MatchRegexp(`^my-app\.a+_[0-9a-f]{16}$`))
+	g.Expect(calls[0].RoleSessionName).To(Equal(want), "AssumeRoleWithWebIdentity")
+	g.Expect(calls[1].RoleSessionName).To(Equal(want), "AssumeRole")
 }

@@ -99,7 +99,7 @@ func TestAWSAssumeRoleParameterRefusals(t *testing.T) {
 	t.Parallel()
 	const prefix = "failed to get aws credentials of '" + targetRole + "' impersonated from service account " +
 		"'my-app/my-app' as '" + sourceRole + "' in region 'us-east-1': sts AssumeRole in region 'us-east-1': "
-	const user = "arn:aws:sts::111111111111:assumed-role/source-account-role/my-app.my-app.us-east-1.fluxcd.io"
+	const user = "arn:aws:sts::111111111111:assumed-role/source-account-role/my-app.my-app.fluxcd.io"
 	annotations := func(extra string) map[string]string {
 		return map[string]string{
 			"eks.amazonaws.com/role-arn": sourceRole,

@@ -154,8 +154,8 @@ func (c *Chain) writeTargetKey(w keyWriter) {
 	// What the operator's policy adds to the session names the tenant,
 	// whose namespace and name are above.
 	if a := imp.Attribution; a.TenantSessionTags || a.SourceIdentity {
-		w.str("tenantSessionTags", strconv.FormatBool(a.TenantSessionTags))
-		w.str("sourceIdentity", strconv.FormatBool(a.SourceIdentity))
+		w.str("policy tenantSessionTags", strconv.FormatBool(a.TenantSessionTags))
+		w.str("policy sourceIdentity", strconv.FormatBool(a.SourceIdentity))
 	}
 	// The annotation's name and value as written: whatever field the
 	// annotation gains, a change to it changes the key. Spelling it

@@ -17,6 +17,7 @@ import (
 	fluxauth "github.com/fluxcd/pkg/auth"
 	awsauth "github.com/fluxcd/pkg/auth/aws"
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // ProviderName is the name of the AWS provider.
@@ -116,10 +117,29 @@ func (p Provider) GetIdentity(sa corev1.ServiceAccount) (string, error) {
 var ErrNoServiceAccountRole = errors.New("the service account has no " + RoleARNAnnotation + " annotation")
 
 // NewTokenForServiceAccount implements fluxauth.Provider:
-// AssumeRoleWithWebIdentity with the ServiceAccount's token.
+// AssumeRoleWithWebIdentity with the ServiceAccount's token. Its session is
+// named as every session made for the ServiceAccount is (RoleSessionName),
+// not as upstream names it ("<name>.<namespace>.<region>.fluxcd.io", which
+// STS refuses beyond 64 characters), so CloudTrail shows one name per
+// tenant on every hop.
 func (p Provider) NewTokenForServiceAccount(ctx context.Context, oidcToken string,
 	sa corev1.ServiceAccount, opts ...fluxauth.Option) (fluxauth.Token, error) {
-	return p.upstream().NewTokenForServiceAccount(ctx, oidcToken, sa, opts...)
+	named := sessionNamed{Implementation: p.impl(), name: RoleSessionName(client.ObjectKey{Namespace: sa.Namespace, Name: sa.Name})}
+	return awsauth.Provider{Implementation: named}.NewTokenForServiceAccount(ctx, oidcToken, sa, opts...)
+}
+
+// sessionNamed is an implementation whose AssumeRoleWithWebIdentity calls
+// use one role session name.
+type sessionNamed struct {
+	Implementation
+	name string
+}
+
+func (s sessionNamed) AssumeRoleWithWebIdentity(ctx context.Context, params *sts.AssumeRoleWithWebIdentityInput,
+	options sts.Options) (*sts.AssumeRoleWithWebIdentityOutput, error) {
+	in := *params
+	in.RoleSessionName = &s.name
+	return s.Implementation.AssumeRoleWithWebIdentity(ctx, &in, options)
 }
 
 // GetAccessTokenOptionsForArtifactRepository implements auth.RegistryProvider.

@@ -27,10 +27,25 @@
 // (AllowWebIdentity). AssumeRole must be SigV4-signed with credentials the
 // fake issued, and the source role trusted by the target (AllowAssumeRole).
 // GetCallerIdentity is also served from presigned URLs, whose query carries
-// the signature, as in EKS authentication tokens. Refusals use the error
-// codes of real STS (AccessDenied, InvalidIdentityToken,
-// ExpiredTokenException, InvalidClientTokenId, SignatureDoesNotMatch,
-// ExpiredToken, ValidationError).
+// the signature, as in EKS authentication tokens. Beyond who may assume
+// what, STS checks what real STS checks of AssumeRole's session:
+//
+//   - parameters: the declared constraints of every one, and
+//     DurationSeconds against the role chaining limit;
+//   - session policies (Policy, PolicyArns): well-formed, and defined
+//     (DefineManagedPolicy); the sessions, and the fake ECR and EKS, then
+//     obey them;
+//   - session tags: sts:TagSession in the trust (AllowTagSession),
+//     transitive tags inherited along role chains and never overridden,
+//     at most 50 in all, and trust conditions on them (RequireRequestTag);
+//   - source identity: sts:SetSourceIdentity in the trust
+//     (AllowSetSourceIdentity), kept along role chains and never changed,
+//     and trust conditions on it (RequireSourceIdentity).
+//
+// Refusals use the error codes of real STS (AccessDenied,
+// InvalidIdentityToken, ExpiredTokenException, InvalidClientTokenId,
+// SignatureDoesNotMatch, ExpiredToken, ValidationError,
+// InvalidParameterValue, MalformedPolicyDocument, PackedPolicyTooLarge).
 //
 // StartECR serves GetAuthorizationToken of ECR and ECR Public, to callers
 // whose requests are SigV4-signed with credentials the fake STS issued and
@@ -43,7 +58,9 @@
 // tokens (presigned GetCallerIdentity URLs) by calling them at the fake STS
 // and answers `kubectl auth whoami` with the identity STS returned.
 //
-// StartPodIdentityAgent serves the EKS Pod Identity agent API.
+// StartPodIdentityAgent serves the EKS Pod Identity agent API;
+// StartPodIdentityAgentWith gives its sessions Pod Identity's transitive
+// session tags.
 // BaseAWSEnv, PodIdentityEnv and IRSAEnv return the environment with which
 // the SDK's default credential chain uses them and nothing else from the
 // machine. STS.Implementation returns the SDK seam of the library's aws

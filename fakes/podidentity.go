@@ -21,7 +21,10 @@ const awsPodIdentityPath = "/v1/credentials"
 // PodIdentityAgent is a fake EKS Pod Identity agent: it hands credentials of
 // one role, minted by a fake STS, to callers presenting the token from its
 // token file, which is how the AWS SDK's container credential provider
-// authenticates.
+// authenticates. Started with StartPodIdentityAgentWith, its sessions carry
+// session tags, all transitive, as real Pod Identity sessions do: an
+// AssumeRole called with them passes the tags on, which the target's trust
+// must allow (AllowTagSession), and may not set those keys again.
 //
 // PodIdentityAgent is safe for concurrent use.
 type PodIdentityAgent struct {
@@ -34,8 +37,12 @@ type PodIdentityAgent struct {
 	roleARN   string
 	token     string
 	tokenFile string
-	requests  atomic.Int64
-	faults    *faultSet
+	// tags are the session tags of every session handed out, nil when
+	// none; transitiveKeys are all their keys, sorted. Never modified.
+	tags           map[string]string
+	transitiveKeys []string
+	requests       atomic.Int64
+	faults         *faultSet
 }
 
 // awsPodIdentityResponse is the agent's JSON answer, as the SDK's
@@ -55,15 +62,37 @@ type awsPodIdentityError struct {
 	Message string `json:"message"`
 }
 
+// PodIdentityAgentOptions configures StartPodIdentityAgentWith.
+type PodIdentityAgentOptions struct {
+	// SessionTags are the tags of every session the agent hands out, all
+	// transitive. Optional: none without it. Real EKS Pod Identity sets
+	// eks-cluster-arn, eks-cluster-name, kubernetes-namespace,
+	// kubernetes-service-account, kubernetes-pod-name and
+	// kubernetes-pod-uid. They must be tags STS would accept: at most 50,
+	// keys and values of STS's lengths and characters, no key starting
+	// with "aws:", no two keys equal ignoring case.
+	SessionTags map[string]string
+}
+
 // StartPodIdentityAgent starts the agent on 127.0.0.1 serving credentials
-// for roleARN from sts. It writes a random authorization token to a
-// temporary file (TokenFile); Close removes it.
+// for roleARN from sts, without session tags. It writes a random
+// authorization token to a temporary file (TokenFile); Close removes it.
 func StartPodIdentityAgent(sts *STS, roleARN string) (*PodIdentityAgent, error) {
+	return StartPodIdentityAgentWith(sts, roleARN, PodIdentityAgentOptions{})
+}
+
+// StartPodIdentityAgentWith is StartPodIdentityAgent with options: with
+// SessionTags, every session it hands out carries them, all transitive.
+func StartPodIdentityAgentWith(sts *STS, roleARN string, opts PodIdentityAgentOptions) (*PodIdentityAgent, error) {
 	if sts == nil {
 		return nil, fmt.Errorf("failed to start pod identity agent: an STS is required")
 	}
 	if _, _, ok := awsParseRoleARN(roleARN); !ok {
 		return nil, fmt.Errorf("failed to start pod identity agent: invalid role ARN '%s'", roleARN)
+	}
+	tags, transitiveKeys, serr := awsTransitiveSessionTags(opts.SessionTags)
+	if serr != nil {
+		return nil, fmt.Errorf("failed to start pod identity agent: invalid session tags: %s", serr.message)
 	}
 	f, err := os.CreateTemp("", "fake-eks-pod-identity-token-*")
 	if err != nil {
@@ -79,7 +108,15 @@ func StartPodIdentityAgent(sts *STS, roleARN string) (*PodIdentityAgent, error) 
 		return nil, fmt.Errorf("failed to write pod identity token file: %w", errors.Join(werr, cerr))
 	}
 
-	a := &PodIdentityAgent{sts: sts, roleARN: roleARN, token: token, tokenFile: f.Name(), faults: newFaultSet()}
+	a := &PodIdentityAgent{
+		sts:            sts,
+		roleARN:        roleARN,
+		token:          token,
+		tokenFile:      f.Name(),
+		tags:           tags,
+		transitiveKeys: transitiveKeys,
+		faults:         newFaultSet(),
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+awsPodIdentityPath, a.serveCredentials)
 	a.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -152,7 +189,12 @@ func (a *PodIdentityAgent) serveCredentials(w http.ResponseWriter, r *http.Reque
 		writePodIdentityJSON(w, http.StatusForbidden, awsPodIdentityError{"AccessDeniedException", "Authorization token is invalid"})
 		return
 	}
-	creds := a.sts.issue(a.roleARN, awsIssuedSessionName, fault.lifetime(a.sts.ttl))
+	creds := a.sts.issueSession(awsIssued{
+		roleARN:        a.roleARN,
+		sessionName:    awsIssuedSessionName,
+		tags:           a.tags,
+		transitiveKeys: a.transitiveKeys,
+	}, fault.lifetime(a.sts.ttl))
 	resp := awsPodIdentityResponse{
 		AccessKeyID:     creds.AccessKeyID,
 		SecretAccessKey: creds.SecretAccessKey,

@@ -57,13 +57,16 @@ type STSOptions struct {
 // error codes and wording:
 //
 //   - the web identity token: signature, issuer, audience, expiry, and its
-//     subject against the role's trust (AllowWebIdentity);
+//     subject against the role's trust (AllowWebIdentity), which never
+//     allows sts:SetSourceIdentity: a token with a source identity claim
+//     is refused (AccessDenied);
 //   - the SigV4 signature of AssumeRole and GetCallerIdentity against the
 //     credentials the fake issued, and their expiry;
 //   - the declared constraints of the parameters (ValidationError):
 //     RoleArn, RoleSessionName, DurationSeconds (900 to 43200), ExternalId,
 //     Policy, PolicyArns (at most 10), Tags (at most 50, keys and values of
-//     STS's lengths and characters) and TransitiveTagKeys;
+//     STS's lengths and characters), TransitiveTagKeys and SourceIdentity
+//     (2 to 64 of [\w+=,.@-], so never starting with "aws:");
 //   - DurationSeconds against the session limit: one hour for AssumeRole,
 //     which is always role chaining here, the role's MaxSessionDuration
 //     (SetMaxSessionDuration) for web identity (ValidationError);
@@ -73,19 +76,28 @@ type STSOptions struct {
 //   - session tags (InvalidParameterValue): no key starting with "aws:",
 //     no two keys equal ignoring case, transitive keys among the requested
 //     tags, and no requested key overriding a transitive tag inherited
-//     from the calling session;
+//     from the calling session; at most 50 tags, inherited and requested
+//     together (PackedPolicyTooLarge, a count standing in for STS's packed
+//     size);
+//   - source identity: one inherited from the calling session cannot be
+//     changed (AccessDenied);
 //   - authorization of AssumeRole (AccessDenied): the target's trust in
-//     the caller's role (AllowAssumeRole) with its ExternalId condition
-//     (RequireExternalID), sts:TagSession in that trust (AllowTagSession)
-//     when the request passes tags or the caller has transitive ones, and
-//     the calling session's own session policies, which must allow
-//     sts:AssumeRole (and sts:TagSession when the request passes tags) on
+//     the caller's role (AllowAssumeRole) with its conditions on
+//     ExternalId (RequireExternalID), request tags (RequireRequestTag) and
+//     source identity (RequireSourceIdentity), sts:TagSession in that
+//     trust (AllowTagSession) when the request passes tags or the caller
+//     has transitive ones, sts:SetSourceIdentity (AllowSetSourceIdentity)
+//     when the session gets a source identity, sent or inherited, and the
+//     calling session's own session policies, which must allow
+//     sts:AssumeRole, sts:TagSession when the request passes tags, and
+//     sts:SetSourceIdentity when the session gets a source identity, on
 //     the target.
 //
 // Sessions carry what AssumeRole gave them: their tags, inherited
-// transitive ones included (SessionTags), and their session policies,
-// which restrict what the fake ECR and EKS let them do. GetCallerIdentity
-// is never subject to session policies, as on AWS.
+// transitive ones included (SessionTags), their source identity, sent or
+// inherited (SessionSourceIdentity), and their session policies, which
+// restrict what the fake ECR and EKS let them do. GetCallerIdentity is
+// never subject to session policies, as on AWS.
 //
 // STS is safe for concurrent use.
 type STS struct {
@@ -139,10 +151,14 @@ type awsIssued struct {
 	// policies are the session policies; none when the session was not
 	// given any.
 	policies []*awsPolicy
+	// sourceIdentity is the session's source identity, set by the
+	// AssumeRole that created it or inherited from the session that
+	// called it; "" when none.
+	sourceIdentity string
 }
 
 // STSCall is one call received by the fake STS. The session parameters,
-// from ExternalID to Policy, are recorded as sent for AssumeRole and
+// from ExternalID to SourceIdentity, are recorded as sent for AssumeRole and
 // AssumeRoleWithWebIdentity, refused calls included.
 type STSCall struct {
 	Action            string // "AssumeRole" | "AssumeRoleWithWebIdentity" | "GetCallerIdentity"
@@ -157,6 +173,7 @@ type STSCall struct {
 	TransitiveTagKeys []string          // as sent, in order
 	PolicyARNs        []string          // PolicyArns.member.N.arn, in order
 	Policy            string            // as sent
+	SourceIdentity    string            // AssumeRole: SourceIdentity as sent; web identity: the token's https://aws.amazon.com/source_identity claim
 	SessionTags       map[string]string // on success: the issued session's effective tags, inherited transitive ones included (nil when none)
 }
 
@@ -228,8 +245,9 @@ func (s *STS) AllowWebIdentity(roleARN, namespace, serviceAccount string) {
 
 // AllowAssumeRole lets credentials of sourceRoleARN assume targetRoleARN
 // through AssumeRole, like a statement of the target's trust policy naming
-// the source role; opts add a condition (RequireExternalID) or an action
-// (AllowTagSession) to the statement. Calling it again for the same roles
+// the source role; opts add conditions (RequireExternalID,
+// RequireRequestTag, RequireSourceIdentity) or actions (AllowTagSession,
+// AllowSetSourceIdentity) to the statement. Calling it again for the same roles
 // adds another statement: a request is allowed when any statement allows
 // it, as IAM evaluates trust policies.
 func (s *STS) AllowAssumeRole(sourceRoleARN, targetRoleARN string, opts ...TrustOption) {

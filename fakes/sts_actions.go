@@ -1,6 +1,7 @@
 package fakes
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -44,6 +45,7 @@ type awsAssumeRoleResponse struct {
 	XMLName         xml.Name              `xml:"https://sts.amazonaws.com/doc/2011-06-15/ AssumeRoleResponse"`
 	AssumedRoleUser awsAssumedRoleUserXML `xml:"AssumeRoleResult>AssumedRoleUser"`
 	Credentials     awsCredentialsXML     `xml:"AssumeRoleResult>Credentials"`
+	SourceIdentity  string                `xml:"AssumeRoleResult>SourceIdentity,omitempty"`
 	RequestID       string                `xml:"ResponseMetadata>RequestId"`
 }
 
@@ -70,6 +72,8 @@ func (s *STS) assumeRoleWithWebIdentity(params url.Values, requestID string, fau
 	call.RoleSessionName = params.Get("RoleSessionName")
 	session := awsParseSessionParams(params)
 	session.record(call)
+	sourceIdentity, setsSourceIdentity := awsTokenSourceIdentity(params.Get("WebIdentityToken"))
+	call.SourceIdentity = sourceIdentity
 	ttl, serr := s.validateAssumeRoleParams(params, "webIdentityToken", "WebIdentityToken", session, false)
 	if serr != nil {
 		return nil, serr
@@ -94,6 +98,13 @@ func (s *STS) assumeRoleWithWebIdentity(params url.Values, requestID string, fau
 	if !trusted {
 		return nil, &awsError{http.StatusForbidden, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"}
 	}
+	if setsSourceIdentity {
+		// The trust AllowWebIdentity models allows only
+		// sts:AssumeRoleWithWebIdentity, and AWS fails the call when the
+		// token sets a source identity without sts:SetSourceIdentity. The
+		// wording is modelled on the refusal above.
+		return nil, &awsError{http.StatusForbidden, "AccessDenied", "Not authorized to perform sts:SetSourceIdentity"}
+	}
 
 	creds := s.issueSession(awsIssued{
 		roleARN:     call.RoleARN,
@@ -108,6 +119,33 @@ func (s *STS) assumeRoleWithWebIdentity(params url.Values, requestID string, fau
 		Provider:        claims.Issuer,
 		RequestID:       requestID,
 	}, nil
+}
+
+// awsSourceIdentityClaim is the claim of a web identity token that sets the
+// session's source identity.
+const awsSourceIdentityClaim = "https://aws.amazon.com/source_identity"
+
+// awsTokenSourceIdentity returns the source identity claim of a web
+// identity token, as sent and unverified: its string value, or its JSON
+// text when it is not a string. ok is false when the token has none or is
+// no JWT.
+func awsTokenSourceIdentity(token string) (sourceIdentity string, ok bool) {
+	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	if err != nil {
+		return "", false
+	}
+	var claims map[string]json.RawMessage
+	if parsed.UnsafeClaimsWithoutVerification(&claims) != nil {
+		return "", false
+	}
+	raw, ok := claims[awsSourceIdentityClaim]
+	if !ok {
+		return "", false
+	}
+	if json.Unmarshal(raw, &sourceIdentity) != nil {
+		sourceIdentity = string(raw)
+	}
+	return sourceIdentity, true
 }
 
 // verifyWebIdentityToken checks the token the way STS checks it against a
@@ -182,7 +220,12 @@ func (s *STS) assumeRole(r *http.Request, body []byte, params url.Values, reques
 	if serr != nil {
 		return nil, serr
 	}
-	if serr := s.authorizeAssumeRole(caller, call.RoleARN, session); serr != nil {
+	sourceIdentity, serr := awsSessionSourceIdentity(caller, call.RoleARN, session)
+	if serr != nil {
+		return nil, serr
+	}
+	c := awsTrustContext{externalID: session.externalID, tags: tags, sourceIdentity: sourceIdentity}
+	if serr := s.authorizeAssumeRole(caller, call.RoleARN, session, c); serr != nil {
 		return nil, serr
 	}
 
@@ -192,43 +235,57 @@ func (s *STS) assumeRole(r *http.Request, body []byte, params url.Values, reques
 		tags:           tags,
 		transitiveKeys: transitiveKeys,
 		policies:       policies,
+		sourceIdentity: sourceIdentity,
 	}, fault.lifetime(ttl))
 	call.SessionTags = maps.Clone(tags)
 	return awsAssumeRoleResponse{
 		AssumedRoleUser: awsAssumedRoleUser(call.RoleARN, call.RoleSessionName),
 		Credentials:     awsCredentialsToXML(creds, fault),
+		SourceIdentity:  sourceIdentity,
 		RequestID:       requestID,
 	}, nil
 }
 
 // authorizeAssumeRole checks that caller may assume target with the
-// request's parameters: the target's trust must allow sts:AssumeRole by the
-// caller's role under its ExternalId condition, and sts:TagSession when
-// the session gets tags, requested or inherited; the caller's session
-// policies, if any, must allow sts:AssumeRole, and sts:TagSession when the
-// request passes tags. Trust refusals never say which condition failed,
-// as on AWS.
-func (s *STS) authorizeAssumeRole(caller *awsIssued, target string, p awsSessionParams) *awsError {
+// request's parameters, whose request context is c: the target's trust
+// must allow sts:AssumeRole by the caller's role under its conditions,
+// sts:TagSession when the session gets tags, requested or inherited, and
+// sts:SetSourceIdentity when it gets a source identity, sent or inherited;
+// the caller's session policies, if any, must allow sts:AssumeRole,
+// sts:TagSession when the request passes tags, and sts:SetSourceIdentity
+// when the session gets a source identity. Trust refusals never say which
+// condition failed, as on AWS.
+func (s *STS) authorizeAssumeRole(caller *awsIssued, target string, p awsSessionParams, c awsTrustContext) *awsError {
 	denied := func(action, why string) *awsError {
 		return &awsError{http.StatusForbidden, "AccessDenied", fmt.Sprintf(
 			"User: %s is not authorized to perform: %s on resource: %s%s",
 			awsAssumedRoleUser(caller.roleARN, caller.sessionName).Arn, action, target, why)}
 	}
-	if !s.trusts(target, caller.roleARN, false, p) {
-		return denied("sts:AssumeRole", "")
+	if !s.trusts(target, caller.roleARN, awsActionAssumeRole, c) {
+		return denied(awsActionAssumeRole, "")
 	}
-	if why := caller.sessionPolicyRefusal("sts:AssumeRole", target); why != "" {
-		return denied("sts:AssumeRole", why)
+	if why := caller.sessionPolicyRefusal(awsActionAssumeRole, target); why != "" {
+		return denied(awsActionAssumeRole, why)
 	}
-	if !p.carriesTags() && len(caller.transitiveKeys) == 0 {
-		return nil
+	if p.carriesTags() || len(caller.transitiveKeys) > 0 {
+		if !s.trusts(target, caller.roleARN, awsActionTagSession, c) {
+			return denied(awsActionTagSession, "")
+		}
+		if p.carriesTags() {
+			if why := caller.sessionPolicyRefusal(awsActionTagSession, target); why != "" {
+				return denied(awsActionTagSession, why)
+			}
+		}
 	}
-	if !s.trusts(target, caller.roleARN, true, p) {
-		return denied("sts:TagSession", "")
-	}
-	if p.carriesTags() {
-		if why := caller.sessionPolicyRefusal("sts:TagSession", target); why != "" {
-			return denied("sts:TagSession", why)
+	if c.sourceIdentity != "" {
+		// Sent or inherited alike: AWS requires sts:SetSourceIdentity of
+		// both the target's trust and the caller's permissions when a
+		// session with a source identity chains to another role.
+		if !s.trusts(target, caller.roleARN, awsActionSetSourceIdentity, c) {
+			return denied(awsActionSetSourceIdentity, "")
+		}
+		if why := caller.sessionPolicyRefusal(awsActionSetSourceIdentity, target); why != "" {
+			return denied(awsActionSetSourceIdentity, why)
 		}
 	}
 	return nil
@@ -256,8 +313,8 @@ func (s *STS) getCallerIdentity(r *http.Request, body []byte, requestID string, 
 // validateAssumeRoleParams checks RoleArn, RoleSessionName, DurationSeconds,
 // when tokenParam is set that the token parameter is present, and the
 // declared constraints of the session parameters, those of AssumeRole only
-// (ExternalId, Tags, TransitiveTagKeys) when assumeRole is set. It returns
-// the lifetime of the credentials to issue.
+// (ExternalId, Tags, TransitiveTagKeys, SourceIdentity) when assumeRole is
+// set. It returns the lifetime of the credentials to issue.
 func (s *STS) validateAssumeRoleParams(params url.Values, tokenMember, tokenParam string,
 	sessionParams awsSessionParams, assumeRole bool) (time.Duration, *awsError) {
 	invalid := func(msg string) *awsError {

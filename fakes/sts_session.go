@@ -51,14 +51,37 @@ const (
 type TrustOption func(*awsTrust)
 
 // awsTrust is one statement of a role's trust policy naming a source role:
-// it allows sts:AssumeRole, and sts:TagSession when tagSession is set, when
-// its condition holds.
+// it allows sts:AssumeRole, sts:TagSession when tagSession is set and
+// sts:SetSourceIdentity when setSourceIdentity is, when its condition
+// holds.
 type awsTrust struct {
 	// requireExternalID makes the statement hold only for requests whose
 	// ExternalId is externalID (StringEquals on sts:ExternalId).
 	requireExternalID bool
 	externalID        string
+	// requestTags are aws:RequestTag conditions, which must all hold (see
+	// RequireRequestTag).
+	requestTags []awsTagCondition
+	// sourceIdentities are sts:SourceIdentity conditions, which must all
+	// hold (see RequireSourceIdentity).
+	sourceIdentities  []string
 	tagSession        bool
+	setSourceIdentity bool
+}
+
+// awsTrustContext is what the condition of a trust statement is evaluated
+// against: the request context of an AssumeRole.
+type awsTrustContext struct {
+	// externalID is sts:ExternalId, nil when not sent.
+	externalID *string
+	// tags are aws:RequestTag: the requested session tags and the
+	// transitive ones inherited from the calling session, which AWS puts
+	// in the request context of a chained AssumeRole as well; nil when
+	// none.
+	tags map[string]string
+	// sourceIdentity is sts:SourceIdentity: the source identity the
+	// session gets, sent or inherited; "" when none.
+	sourceIdentity string
 }
 
 // RequireExternalID makes the trust policy require sts:ExternalId == id (a
@@ -70,6 +93,22 @@ func RequireExternalID(id string) TrustOption {
 	}
 }
 
+// awsTagCondition is a StringEquals condition on aws:RequestTag/<key>.
+type awsTagCondition struct{ key, value string }
+
+// RequireRequestTag makes the trust policy require aws:RequestTag/<key> ==
+// value (StringEquals). STS compares tag keys case-insensitively and values
+// case-sensitively. The request's tags are those it sends in Tags and, as on
+// AWS, the transitive tags it inherits from the calling session (for
+// example an EKS Pod Identity session's kubernetes-namespace). A request
+// without the tag, or with another value, is refused with the AccessDenied
+// of an untrusted caller. Several RequireRequestTag options on one
+// statement must all hold. It implies nothing about sts:TagSession, which
+// passing tags needs (AllowTagSession).
+func RequireRequestTag(key, value string) TrustOption {
+	return func(t *awsTrust) { t.requestTags = append(t.requestTags, awsTagCondition{key, value}) }
+}
+
 // AllowTagSession makes the trust policy allow sts:TagSession as well as
 // sts:AssumeRole, which AssumeRole needs to pass session tags: requested
 // ones, or transitive ones the calling session carries.
@@ -77,19 +116,52 @@ func AllowTagSession() TrustOption {
 	return func(t *awsTrust) { t.tagSession = true }
 }
 
+// The actions a trust statement may allow.
+const (
+	awsActionAssumeRole        = "sts:AssumeRole"
+	awsActionTagSession        = "sts:TagSession"
+	awsActionSetSourceIdentity = "sts:SetSourceIdentity"
+)
+
+// allows reports whether the statement lists action.
+func (t awsTrust) allows(action string) bool {
+	switch action {
+	case awsActionAssumeRole:
+		return true
+	case awsActionTagSession:
+		return t.tagSession
+	case awsActionSetSourceIdentity:
+		return t.setSourceIdentity
+	}
+	return false
+}
+
 // holds reports whether the statement's condition holds for a request.
-func (t awsTrust) holds(p awsSessionParams) bool {
-	return !t.requireExternalID || (p.externalID != nil && *p.externalID == t.externalID)
+func (t awsTrust) holds(c awsTrustContext) bool {
+	if t.requireExternalID && (c.externalID == nil || *c.externalID != t.externalID) {
+		return false
+	}
+	for _, want := range t.requestTags {
+		key, ok := awsFindTagKey(c.tags, want.key)
+		if !ok || c.tags[key] != want.value {
+			return false
+		}
+	}
+	for _, want := range t.sourceIdentities {
+		if !awsSourceIdentityMatches(want, c.sourceIdentity) {
+			return false
+		}
+	}
+	return true
 }
 
 // trusts reports whether the trust policy of target has a statement naming
-// source that allows sts:AssumeRole or, with tagSession, sts:TagSession, and
-// whose condition holds for p.
-func (s *STS) trusts(target, source string, tagSession bool, p awsSessionParams) bool {
+// source that allows action and whose condition holds for c.
+func (s *STS) trusts(target, source, action string, c awsTrustContext) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, t := range s.assumeRoleTrust[target][source] {
-		if t.holds(p) && (!tagSession || t.tagSession) {
+		if t.allows(action) && t.holds(c) {
 			return true
 		}
 	}
@@ -137,6 +209,25 @@ func (s *STS) IssueTaggedCredentials(roleARN string, tags map[string]string, tra
 		session.transitiveKeys = awsAddKey(session.transitiveKeys, key)
 	}
 	return s.issueSession(session, s.ttl)
+}
+
+// awsTransitiveSessionTags checks that tags are session tags STS would
+// accept on AssumeRole, all of them transitive, and returns a copy of them
+// and their keys, sorted; nil ones when tags is empty.
+func awsTransitiveSessionTags(tags map[string]string) (map[string]string, []string, *awsError) {
+	if len(tags) == 0 {
+		return nil, nil, nil
+	}
+	// Sorted, so that the first invalid tag reported is always the same.
+	var p awsSessionParams
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		p.tags = append(p.tags, awsTagParam{key: &k, value: aws.String(tags[k])})
+		p.transitiveKeys = append(p.transitiveKeys, k)
+	}
+	if serr := p.validate(true); serr != nil {
+		return nil, nil, serr
+	}
+	return awsSessionTags(&awsIssued{}, p)
 }
 
 // SessionTags returns the tags of the session the access key belongs to
@@ -192,6 +283,7 @@ type awsSessionParams struct {
 	transitiveKeys []string
 	policyARNs     []string
 	policy         *string
+	sourceIdentity *string
 }
 
 // awsParseSessionParams reads the session parameters from a Query request,
@@ -207,6 +299,7 @@ func awsParseSessionParams(params url.Values) awsSessionParams {
 	var p awsSessionParams
 	p.externalID = optional("ExternalId")
 	p.policy = optional("Policy")
+	p.sourceIdentity = optional("SourceIdentity")
 	p.durationSeconds, _ = strconv.Atoi(params.Get("DurationSeconds"))
 	_, p.tagsSent = params["Tags"]
 	for n := 1; ; n++ {
@@ -242,6 +335,9 @@ func (p awsSessionParams) record(call *STSCall) {
 	}
 	if p.policy != nil {
 		call.Policy = *p.policy
+	}
+	if p.sourceIdentity != nil {
+		call.SourceIdentity = *p.sourceIdentity
 	}
 	call.DurationSeconds = p.durationSeconds
 	for _, t := range p.tags {
@@ -285,7 +381,7 @@ func awsLengthConstraint(s string, lo, hi int) (string, bool) {
 
 // validate checks the declared constraints of the session parameters: of
 // Policy and PolicyArns, and, when tagging (AssumeRole, whose input has
-// them), of ExternalId, Tags and TransitiveTagKeys. Lists too long are
+// them), of ExternalId, Tags, TransitiveTagKeys and SourceIdentity. Lists too long are
 // shown in Java's List.toString form, as STS shows them; tags as
 // {Key: k,Value: v} (modelled on the AWS SDK for Java's Tag.toString).
 func (p awsSessionParams) validate(tagging bool) *awsError {
@@ -367,19 +463,20 @@ func (p awsSessionParams) validate(tagging bool) *awsError {
 			return awsValidationError(&k, member, `Member must satisfy regular expression pattern: [\p{L}\p{Z}\p{N}_.:/=+\-@]+`)
 		}
 	}
-	return nil
+	return awsValidateSourceIdentity(p.sourceIdentity)
 }
 
 func awsInvalidParameter(msg string) *awsError {
 	return &awsError{http.StatusBadRequest, "InvalidParameterValue", msg}
 }
 
-// sessionTags returns the tags and transitive keys of the session that
+// awsSessionTags returns the tags and transitive keys of the session that
 // caller's AssumeRole with p creates: the transitive tags of caller, which
 // it inherits, and the requested ones. It refuses, with STS's
 // InvalidParameterValue, tag keys that are reserved, repeated, inherited,
-// or transitive keys naming no requested tag. Keys compare ignoring case;
-// transitive keys take the spelling of the tag they name.
+// or transitive keys naming no requested tag, and with
+// PackedPolicyTooLarge more than 50 tags in all. Keys compare ignoring
+// case; transitive keys take the spelling of the tag they name.
 func awsSessionTags(caller *awsIssued, p awsSessionParams) (map[string]string, []string, *awsError) {
 	requested := map[string]string{}
 	for _, t := range p.tags {
@@ -416,6 +513,19 @@ func awsSessionTags(caller *awsIssued, p awsSessionParams) (map[string]string, [
 		transitive = awsAddKey(transitive, k)
 	}
 	maps.Copy(tags, requested)
+	if len(tags) > awsMaxTags {
+		// STS packs the session tags, inherited ones included, with the
+		// session policies into a binary format of limited size, and
+		// refuses a session whose tags take more than that space with
+		// PackedPolicyTooLarge, saying how much they take. The fake does
+		// not know the packing: it applies STS's limit of 50 session tags
+		// to the inherited and requested ones together and reports their
+		// count as a share of 50 (modelled). Real STS may refuse fewer,
+		// long tags: an EKS Pod Identity session's six tags alone take a
+		// large part of the space.
+		return nil, nil, &awsError{http.StatusBadRequest, "PackedPolicyTooLarge", fmt.Sprintf(
+			"Packed size of session tags consumes %d%% of allotted space.", (len(tags)*100+awsMaxTags-1)/awsMaxTags)}
+	}
 	if len(tags) == 0 {
 		return nil, nil, nil
 	}
