@@ -145,7 +145,7 @@ func TestParseImpersonationPolicyRefusals(t *testing.T) {
 		{"YAML 1.1 boolean", policyHeader + rule + "aws: {tenantSessionTags: yes}",
 			"invalid impersonation policy: aws.tenantSessionTags must be true or false, not 'yes'"},
 		{"two documents", policyHeader + rule + "---\n" + policyHeader + rule,
-			"invalid impersonation policy: the value holds more than one YAML document: keep one, with no '---' or '...' line after it"},
+			"invalid impersonation policy: the file holds more than one YAML document: keep one, with no '---' or '...' line after it"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
