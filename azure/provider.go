@@ -1,7 +1,12 @@
-// Package azure passes Azure through the impersonation chain unchanged and
-// answers the impersonation annotation with what to do instead: Azure has no
-// call by which one identity becomes another, only workload identity
-// federation, which upstream already supports.
+// Package azure reaches a Microsoft Entra ID app registration, usually in
+// another tenant, from a managed identity that the app trusts as a
+// federated identity credential, on top of the upstream fluxcd/pkg/auth
+// Azure provider, which supplies the managed identity's token (the
+// controller's AKS workload identity, or the ServiceAccount's own through
+// object-level workload identity). That token, for the audience
+// api://AzureADTokenExchange, is the client assertion of a client
+// credentials request for the app: cross-account becomes cross-tenant, with
+// no secret anywhere.
 //
 // This file is the only one that touches the upstream provider, so moving to
 // a newer fluxcd/pkg/auth changes this file alone.
@@ -10,6 +15,8 @@ package azure
 import (
 	"context"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	fluxauth "github.com/fluxcd/pkg/auth"
 	azureauth "github.com/fluxcd/pkg/auth/azure"
 	corev1 "k8s.io/api/core/v1"
@@ -21,7 +28,9 @@ const ProviderName = azureauth.ProviderName
 // Token is the token type this provider returns: the upstream one.
 type Token = azureauth.Token
 
-// Implementation is the seam to the Azure SDK, upstream's own.
+// Implementation is the seam to the Azure SDK, upstream's own. Its
+// NewClientAssertionCredential makes the credential of the impersonation
+// hop too, so the fakes package can point both at a fake Entra.
 type Implementation = azureauth.Implementation
 
 // Provider is the Azure provider. The zero value is ready to use and calls
@@ -34,6 +43,16 @@ type Provider struct {
 
 func (p Provider) upstream() azureauth.Provider {
 	return azureauth.Provider{Implementation: p.Implementation}
+}
+
+// newClientAssertionCredential is azidentity's, or the Implementation's
+// when there is one, as upstream's object-level exchange makes it.
+func (p Provider) newClientAssertionCredential(tenantID, clientID string, getAssertion func(context.Context) (string, error),
+	o *azidentity.ClientAssertionCredentialOptions) (azcore.TokenCredential, error) {
+	if p.Implementation != nil {
+		return p.Implementation.NewClientAssertionCredential(tenantID, clientID, getAssertion, o)
+	}
+	return azidentity.NewClientAssertionCredential(tenantID, clientID, getAssertion, o)
 }
 
 // GetName implements fluxauth.Provider.
