@@ -19,10 +19,12 @@ import (
 // Errors Impersonate wraps, with what to change, when Entra's refusal needs
 // a change in Entra rather than in the annotation's syntax.
 var (
-	// ErrNoFederatedCredential: the app registration trusts no federated
-	// identity credential with the source token's issuer, subject and
-	// audience (AADSTS70021, AADSTS700211, AADSTS700212, AADSTS700213).
-	ErrNoFederatedCredential = errors.New("the app registration has no federated identity credential for the source identity")
+	// ErrNoFederatedCredential: the app registration (or, for upstream's
+	// exchange of a ServiceAccount's token, the managed identity) has no
+	// federated identity credential with the issuer, subject and audience
+	// of the source token (AADSTS70021, AADSTS700211, AADSTS700212,
+	// AADSTS700213).
+	ErrNoFederatedCredential = errors.New("no federated identity credential trusts the source identity")
 	// ErrAppNotInTenant: the app has no service principal in the target
 	// tenant (AADSTS700016): nobody granted it consent there, it is not
 	// multi-tenant, or the client ID is wrong.
@@ -118,7 +120,8 @@ func entraRefusal(err error, app, tenant, assertion string) error {
 	switch e.Code {
 	case "AADSTS70021", "AADSTS700211", "AADSTS700212", "AADSTS700213":
 		return fmt.Errorf("%w. %w: add one to app registration %s with %s and audience %s",
-			e, ErrNoFederatedCredential, quote.Tenant(app), issuerAndSubject(assertion), quote.Tenant(TokenExchangeAudience))
+			e, ErrNoFederatedCredential, quote.Tenant(app), managedIdentityToken.issuerAndSubject(assertion),
+			quote.Tenant(TokenExchangeAudience))
 	case "AADSTS700016":
 		return fmt.Errorf("%w. %w: check the annotation's clientID; if it is right, an administrator of tenant %s "+
 			"grants the app admin consent ('az ad sp create --id %s', signed in to that tenant), and the app "+
@@ -130,19 +133,62 @@ func entraRefusal(err error, app, tenant, assertion string) error {
 	return e
 }
 
+// oneLine returns err with Entra's reply, if any, as an *EntraError.
+func oneLine(err error) error {
+	if e := newEntraError(err); e != nil {
+		return e
+	}
+	return err
+}
+
+// sourceRefusal returns the error of upstream's exchange of a
+// ServiceAccount's token for its managed identity's: azidentity's error
+// prints Entra's whole reply, so it is an *EntraError on one line, followed
+// by the federated credential to create when the managed identity has none
+// for the ServiceAccount.
+func sourceRefusal(err error, managedIdentity, kubeToken string) error {
+	e := newEntraError(err)
+	if e == nil {
+		return err
+	}
+	switch e.Code {
+	case "AADSTS70021", "AADSTS700211", "AADSTS700212", "AADSTS700213":
+		return fmt.Errorf("%w. %w: add one to managed identity %s with %s and audience %s",
+			e, ErrNoFederatedCredential, quote.Tenant(managedIdentity), kubernetesToken.issuerAndSubject(kubeToken),
+			quote.Tenant(TokenExchangeAudience))
+	}
+	return e
+}
+
+// assertionKind says what a client assertion is, to name its issuer and
+// subject when they cannot be read from it.
+type assertionKind struct {
+	subjectIs, issuerRule, subjectRule string
+}
+
+var (
+	managedIdentityToken = assertionKind{
+		subjectIs:   "the principal ID of the source managed identity",
+		issuerRule:  "https://login.microsoftonline.com/<tenant ID of the source managed identity>/v2.0",
+		subjectRule: "the principal (object) ID of the source managed identity",
+	}
+	kubernetesToken = assertionKind{
+		subjectIs:   "the Kubernetes service account",
+		issuerRule:  "the cluster's service account issuer (its OIDC issuer URL)",
+		subjectRule: "system:serviceaccount:<namespace>:<name>",
+	}
+)
+
 // issuerAndSubject names the issuer and subject of a federated credential
-// that trusts the managed identity whose token assertion is: Entra matches
-// the credential against the token's iss and sub claims, the latter the
-// managed identity's principal (object) ID. A token whose claims cannot be
-// read gets the rule instead.
-func issuerAndSubject(assertion string) string {
+// that trusts assertion: Entra matches the credential against the token's
+// iss and sub claims (a managed identity's sub is its principal ID). A
+// token whose claims cannot be read gets the rule instead.
+func (k assertionKind) issuerAndSubject(assertion string) string {
 	iss, sub := unverifiedClaims(assertion)
 	if iss == "" || sub == "" {
-		return "issuer https://login.microsoftonline.com/<tenant ID of the source managed identity>/v2.0, " +
-			"subject the principal (object) ID of the source managed identity,"
+		return fmt.Sprintf("issuer %s, subject %s,", k.issuerRule, k.subjectRule)
 	}
-	return fmt.Sprintf("issuer %s, subject %s (the principal ID of the source managed identity)",
-		quote.Tenant(iss), quote.Tenant(sub))
+	return fmt.Sprintf("issuer %s, subject %s (%s)", quote.Tenant(iss), quote.Tenant(sub), k.subjectIs)
 }
 
 // unverifiedClaims reads the iss and sub claims of a JWT without checking

@@ -30,7 +30,7 @@ func TestIssuerAndSubject(t *testing.T) {
 		{name: "not JSON", token: jwt(`not json`), want: rule},
 		{name: "no subject", token: jwt(`{"iss":"i"}`), want: rule},
 	} {
-		if got := issuerAndSubject(tt.token); got != tt.want {
+		if got := managedIdentityToken.issuerAndSubject(tt.token); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
 		}
 	}

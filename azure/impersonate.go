@@ -54,11 +54,9 @@ func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp au
 	}
 	at, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: slices.Clone(o.Scopes)})
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			// MSAL keeps the words of the context's error, not the error.
-			return nil, fmt.Errorf("%s: %w: %w", what, ctxErr, err)
-		}
-		return nil, fmt.Errorf("%s: %w", what, entraRefusal(err, imp.Target, req.tenantID, assertion))
+		return nil, fmt.Errorf("%s: %w", what, requestError(ctx, err, func(err error) error {
+			return entraRefusal(err, imp.Target, req.tenantID, assertion)
+		}))
 	}
 	// A success that cannot be used must not be cached or handed out.
 	token := &Token{AccessToken: at}

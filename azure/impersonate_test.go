@@ -119,9 +119,8 @@ func TestImpersonateTranslatesEntraRefusals(t *testing.T) {
 			setup:    func(e *fakes.Entra) { e.AddApp(homeTenant, otherApp); e.Consent(otherApp, targetTenant) },
 			wantCode: "AADSTS70021", sentinel: azure.ErrNoFederatedCredential,
 			wantErr: "entra token request for app '" + otherApp + "' in tenant '" + targetTenant + "': HTTP 401: " +
-				"AADSTS70021: No matching federated identity record found for presented assertion. the app " +
-				"registration has no federated identity credential for the source identity: add one to app " +
-				"registration '" + otherApp + "' with issuer 'https://login.microsoftonline.com/" + homeTenant +
+				"AADSTS70021: No matching federated identity record found for presented assertion. no federated " +
+				"identity credential trusts the source identity: add one to app registration '" + otherApp + "' with issuer 'https://login.microsoftonline.com/" + homeTenant +
 				"/v2.0', subject '" + miPrincipal + "' (the principal ID of the source managed identity) and " +
 				"audience 'api://AzureADTokenExchange'",
 		},
@@ -135,7 +134,7 @@ func TestImpersonateTranslatesEntraRefusals(t *testing.T) {
 			wantCode: "AADSTS700213", sentinel: azure.ErrNoFederatedCredential,
 			wantErr: "entra token request for app '" + otherApp + "' in tenant '" + targetTenant + "': HTTP 401: " +
 				"AADSTS700213: No matching federated identity record found for presented assertion subject '" +
-				miPrincipal + "'. the app registration has no federated identity credential for the source identity: " +
+				miPrincipal + "'. no federated identity credential trusts the source identity: " +
 				"add one to app registration '" + otherApp + "' with issuer 'https://login.microsoftonline.com/" +
 				homeTenant + "/v2.0', subject '" + miPrincipal + "' (the principal ID of the source managed identity) " +
 				"and audience 'api://AzureADTokenExchange'",

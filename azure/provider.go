@@ -14,6 +14,7 @@ package azure
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
@@ -58,9 +59,15 @@ func (p Provider) newClientAssertionCredential(tenantID, clientID string, getAss
 // GetName implements fluxauth.Provider.
 func (Provider) GetName() string { return ProviderName }
 
-// NewControllerToken implements fluxauth.Provider.
+// NewControllerToken implements fluxauth.Provider: the controller's own
+// token (AKS workload identity, or a managed identity), with Entra's
+// refusals on one line.
 func (p Provider) NewControllerToken(ctx context.Context, opts ...fluxauth.Option) (fluxauth.Token, error) {
-	return p.upstream().NewControllerToken(ctx, opts...)
+	token, err := p.upstream().NewControllerToken(ctx, opts...)
+	if err != nil {
+		return nil, requestError(ctx, err, oneLine)
+	}
+	return token, nil
 }
 
 // GetAudiences implements fluxauth.Provider.
@@ -73,10 +80,29 @@ func (p Provider) GetIdentity(sa corev1.ServiceAccount) (string, error) {
 	return p.upstream().GetIdentity(sa)
 }
 
-// NewTokenForServiceAccount implements fluxauth.Provider.
+// NewTokenForServiceAccount implements fluxauth.Provider: the
+// ServiceAccount's token exchanged for its managed identity's at Entra.
+// Entra's refusals are on one line, and when the managed identity trusts no
+// federated credential for the ServiceAccount, the error names the one to
+// create.
 func (p Provider) NewTokenForServiceAccount(ctx context.Context, oidcToken string,
 	sa corev1.ServiceAccount, opts ...fluxauth.Option) (fluxauth.Token, error) {
-	return p.upstream().NewTokenForServiceAccount(ctx, oidcToken, sa, opts...)
+	token, err := p.upstream().NewTokenForServiceAccount(ctx, oidcToken, sa, opts...)
+	if err != nil {
+		return nil, requestError(ctx, err, func(err error) error {
+			return sourceRefusal(err, sa.Annotations[ClientIDAnnotation], oidcToken)
+		})
+	}
+	return token, nil
+}
+
+// requestError is err of a token request: the context's error when
+// the context ended (MSAL keeps only its words), or else translate(err).
+func requestError(ctx context.Context, err error, translate func(error) error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%w: %w", ctxErr, err)
+	}
+	return translate(err)
 }
 
 // GetAccessTokenOptionsForArtifactRepository implements auth.RegistryProvider.
