@@ -147,10 +147,12 @@ func TestAzureControllerFICImpersonate(t *testing.T) {
 			token, err := auth.GetAccessToken(context.Background(), w.provider, myAppOptions(kube, extra...)...)
 
 			if lockdown {
+				g.Expect(err).To(MatchError(azure.ErrNoServiceAccountIdentity))
 				g.Expect(err).To(MatchError("failed to get provider identity from service account 'my-app/my-app' " +
-					"annotations: azure tenant ID is not set in the service account annotation " +
-					"azure.workload.identity/tenant-id (under multi-tenancy lockdown the service account, not the " +
-					"controller, is the source of azure.auth.fluxcd.io/impersonate)"))
+					"annotations: the service account names no managed identity: add azure.workload.identity/client-id " +
+					"and azure.workload.identity/tenant-id with the managed identity the service account's token is " +
+					"exchanged for (under multi-tenancy lockdown the service account, not the controller, is the source " +
+					"of azure.auth.fluxcd.io/impersonate)"))
 				g.Expect(w.entra.Attempts()).To(BeZero())
 				g.Expect(kube.TokenRequests()).To(BeZero())
 				return

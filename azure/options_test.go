@@ -169,3 +169,36 @@ func TestParseImpersonation(t *testing.T) {
 		g.Expect(imp.Parameters[1].Values).To(Equal([]string{arm}))
 	})
 }
+
+// A ServiceAccount source without its managed identity is refused naming
+// every annotation missing; with both, the identity is upstream's.
+func TestGetIdentity(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name        string
+		annotations map[string]string
+		want        string
+		wantErr     string
+	}{
+		{name: "both", annotations: map[string]string{azure.ClientIDAnnotation: appID, azure.TenantIDAnnotation: targetTenant},
+			want: targetTenant + "/" + appID},
+		{name: "none", wantErr: "the service account names no managed identity: add azure.workload.identity/client-id " +
+			"and azure.workload.identity/tenant-id with the managed identity the service account's token is exchanged for"},
+		{name: "no tenant", annotations: map[string]string{azure.ClientIDAnnotation: appID},
+			wantErr: "the service account names no managed identity: add azure.workload.identity/tenant-id with the " +
+				"managed identity the service account's token is exchanged for"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			id, err := azure.Provider{}.GetIdentity(serviceAccount(tt.annotations))
+			if tt.wantErr != "" {
+				g.Expect(err).To(MatchError(tt.wantErr))
+				g.Expect(err).To(MatchError(azure.ErrNoServiceAccountIdentity))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(id).To(Equal(tt.want))
+		})
+	}
+}

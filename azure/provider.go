@@ -14,7 +14,9 @@ package azure
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
@@ -75,10 +77,26 @@ func (p Provider) GetAudiences(ctx context.Context, sa corev1.ServiceAccount) ([
 	return p.upstream().GetAudiences(ctx, sa)
 }
 
-// GetIdentity implements fluxauth.Provider.
+// GetIdentity implements fluxauth.Provider: "<tenant-id>/<client-id>". A
+// missing annotation gets its own error, naming every one missing:
+// upstream reports the first alone.
 func (p Provider) GetIdentity(sa corev1.ServiceAccount) (string, error) {
+	var missing []string
+	for _, key := range sourceAnnotationKeys {
+		if _, ok := sa.Annotations[key]; !ok {
+			missing = append(missing, key)
+		}
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("%w: add %s with the managed identity the service account's token is exchanged for",
+			ErrNoServiceAccountIdentity, strings.Join(missing, " and "))
+	}
 	return p.upstream().GetIdentity(sa)
 }
+
+// ErrNoServiceAccountIdentity is returned when the ServiceAccount is the
+// source of the credentials but names no managed identity.
+var ErrNoServiceAccountIdentity = errors.New("the service account names no managed identity")
 
 // NewTokenForServiceAccount implements fluxauth.Provider: the
 // ServiceAccount's token exchanged for its managed identity's at Entra.
