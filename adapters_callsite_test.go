@@ -157,16 +157,16 @@ func TestBucketCallSites(t *testing.T) {
 		g.Expect(gcs.callers()).To(Equal([]string{controllerGSA}))
 	})
 
-	t.Run("azure: impersonation refused with what to do", func(t *testing.T) {
+	t.Run("azure: an invalid impersonation annotation is refused before any call", func(t *testing.T) {
 		g := NewWithT(t)
 		w := newAzureWorld(t)
 		r := &bucketReconciler{Client: w.kube}
-		obj := &bucket{Name: "podinfo", Namespace: "my-app", Spec: bucketSpec{ServiceAccountName: "my-app"}}
+		obj := &bucket{Name: "podinfo", Namespace: "my-app", Spec: bucketSpec{ServiceAccountName: "bad"}}
 
 		cred := azureauth.NewTokenCredential(context.Background(), r.authOptions(obj, nil)...)
 		_, err := w.get(context.Background(), cred, "https://storage.azure.com/.default")
 
-		g.Expect(err).To(MatchError(azureauth.ErrNoImpersonation))
+		g.Expect(err).To(MatchError(auth.ErrInvalidAnnotation))
 		g.Expect(w.kube.TokenRequests()).To(BeZero())
 	})
 }

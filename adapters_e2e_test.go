@@ -319,10 +319,10 @@ func newAzureWorld(t *testing.T) *azureWorld {
 		t.Fatal(err)
 	}
 	w := &azureWorld{entra: &workloadEntra{issuer: issuer, tokens: map[string]string{}}}
-	w.kube = fakes.NewKubeClient(issuer, loadServiceAccount(t, "azure-impersonate.yaml"), sa("app", map[string]string{
+	w.kube = fakes.NewKubeClient(issuer, sa("app", map[string]string{
 		azure.ClientIDAnnotation: appClientID,
 		azure.TenantIDAnnotation: "22222222-2222-2222-2222-222222222222",
-	}))
+	}), sa("bad", map[string]string{azure.ImpersonateAnnotation: "clientID: my-app\ntenantID: contoso.com"}))
 	// TLS: the SDK sends no credential over plain HTTP.
 	w.api = httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		who, ok := w.entra.whoIs(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
@@ -363,7 +363,8 @@ func (w *azureWorld) get(ctx context.Context, cred azcore.TokenCredential, scope
 
 // An azcore pipeline authorized by the adapter reaches an Azure API as the
 // ServiceAccount's federated identity, with the scopes the pipeline asked
-// for; the impersonation annotation is refused through it with what to do.
+// for; an invalid impersonation annotation is refused through it with what
+// to do, before any call.
 func TestAzureTokenCredential(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -377,7 +378,7 @@ func TestAzureTokenCredential(t *testing.T) {
 			wantWho: "system:serviceaccount:my-app:app as " + appClientID + " for " + armScope},
 		{name: "the scope is the pipeline's", serviceAccount: "app", scope: vaultScope,
 			wantWho: "system:serviceaccount:my-app:app as " + appClientID + " for " + vaultScope},
-		{name: "impersonation refused", serviceAccount: "my-app", scope: armScope, wantErr: azure.ErrNoImpersonation},
+		{name: "invalid annotation refused", serviceAccount: "bad", scope: armScope, wantErr: auth.ErrInvalidAnnotation},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -390,11 +391,9 @@ func TestAzureTokenCredential(t *testing.T) {
 
 			if tt.wantErr != nil {
 				g.Expect(err).To(MatchError(tt.wantErr))
-				g.Expect(err).To(MatchError("azure has no identity-to-identity impersonation: remove " +
-					"azure.auth.fluxcd.io/impersonate from service account 'my-app/my-app' and use workload identity " +
-					"federation: add a federated identity credential for subject 'system:serviceaccount:my-app:my-app' " +
-					"to the target managed identity or app registration, then annotate the service account with " +
-					"azure.workload.identity/client-id: <client-id> and azure.workload.identity/tenant-id: <tenant-id>"))
+				g.Expect(err).To(MatchError("invalid azure.auth.fluxcd.io/impersonate annotation on service account " +
+					"'my-app/bad': clientID 'my-app' is not a GUID: it must look like 00001111-aaaa-2222-bbbb-3333cccc4444, " +
+					"the Application (client) ID of the app registration"))
 				g.Expect(w.kube.TokenRequests()).To(BeZero())
 				g.Expect(w.entra.minted()).To(BeZero())
 				return

@@ -15,25 +15,6 @@ import (
 	"github.com/identitychain/auth/fakes"
 )
 
-func TestAzureImpersonateAnnotationSaysWhatToDo(t *testing.T) {
-	t.Parallel()
-	g := NewWithT(t)
-	issuer, err := fakes.NewIssuer("https://kubernetes.default.svc.cluster.local")
-	g.Expect(err).NotTo(HaveOccurred())
-	entra := &fakeEntra{}
-	kube := fakes.NewKubeClient(issuer, loadServiceAccount(t, "azure-impersonate.yaml"))
-
-	_, err = auth.GetAccessToken(context.Background(), azure.Provider{Implementation: entra}, myAppOptions(kube)...)
-
-	g.Expect(err).To(MatchError(azure.ErrNoImpersonation))
-	g.Expect(err).To(MatchError("azure has no identity-to-identity impersonation: remove azure.auth.fluxcd.io/impersonate " +
-		"from service account 'my-app/my-app' and use workload identity federation: add a federated identity credential " +
-		"for subject 'system:serviceaccount:my-app:my-app' to the target managed identity or app registration, then annotate " +
-		"the service account with azure.workload.identity/client-id: <client-id> and azure.workload.identity/tenant-id: <tenant-id>"))
-	g.Expect(entra.assertions).To(BeEmpty())
-	g.Expect(kube.TokenRequests()).To(BeZero())
-}
-
 // What upstream Azure does keeps working through our package: object-level
 // workload identity federation hands the ServiceAccount's token, with the
 // Entra audience, to a client assertion credential for its client ID.

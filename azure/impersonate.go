@@ -2,57 +2,66 @@ package azure
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	fluxauth "github.com/fluxcd/pkg/auth"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/internal/quote"
 )
 
-const (
-	// ImpersonateAnnotation is refused: see ErrNoImpersonation.
-	ImpersonateAnnotation = "azure.auth.fluxcd.io/impersonate"
+// Impersonate implements auth.Provider: a client credentials request for
+// the app imp.Target in the annotation's tenant, whose client assertion is
+// the source token (a managed identity's token for TokenExchangeAudience,
+// see SourceScopes), for the caller's scopes. It goes through azidentity's
+// client assertion credential, the proxy-aware HTTP client (with its
+// timeout, and azcore's retries of throttling and 5xx, bounded by ctx) and
+// the caller's context.
+//
+// Entra's refusals are *EntraError, and those that need a change in Entra
+// say which (see ErrNoFederatedCredential, ErrAppNotInTenant,
+// ErrTenantNotFound). A success whose token is unusable is an error
+// wrapping ErrInvalidToken.
+func (p Provider) Impersonate(ctx context.Context, source fluxauth.Token, imp auth.Impersonation,
+	opts ...fluxauth.Option) (fluxauth.Token, error) {
 
-	// ClientIDAnnotation and TenantIDAnnotation (upstream) configure
-	// workload identity federation.
-	ClientIDAnnotation = "azure.workload.identity/client-id"
-	TenantIDAnnotation = "azure.workload.identity/tenant-id"
-)
-
-// ErrNoImpersonation is returned for the ImpersonateAnnotation: Microsoft
-// Entra ID has no STS-style call by which one identity gets a token of
-// another.
-var ErrNoImpersonation = errors.New("azure has no identity-to-identity impersonation")
-
-// ParseImpersonation implements auth.Provider. Any value of the
-// ImpersonateAnnotation is refused with the workload identity federation
-// annotations to use instead, filled in for this ServiceAccount.
-func (Provider) ParseImpersonation(sa corev1.ServiceAccount, _ ...fluxauth.Option) (*auth.Impersonation, error) {
-	if _, ok := sa.Annotations[ImpersonateAnnotation]; !ok {
-		return nil, nil
+	src, ok := source.(*Token)
+	if !ok || src == nil {
+		return nil, fmt.Errorf("source credentials are %T, not an Azure token", source)
 	}
-	key := auth.ServiceAccountKey(sa)
-	return nil, fmt.Errorf("%w: remove %s from service account %s and use workload identity federation: "+
-		"add a federated identity credential for subject 'system:serviceaccount:%s:%s' to the target managed identity "+
-		"or app registration, then annotate the service account with %s: <client-id> and %s: <tenant-id>",
-		ErrNoImpersonation, ImpersonateAnnotation, quote.Tenant(key.String()), key.Namespace, key.Name, ClientIDAnnotation, TenantIDAnnotation)
-}
+	req, ok := imp.Request.(*clientCredentials)
+	if !ok || req == nil {
+		return nil, fmt.Errorf("the impersonation's request is %T, not Azure client credentials", imp.Request)
+	}
+	var o fluxauth.Options
+	o.Apply(opts...)
+	what := fmt.Sprintf("entra token request for app %s in tenant %s", quote.Tenant(imp.Target), quote.Tenant(req.tenantID))
+	if len(o.Scopes) == 0 {
+		return nil, fmt.Errorf("%s: %w: set them with auth.WithScopes", what, ErrScopesRequired)
+	}
 
-// SourceAnnotations implements auth.Provider: the upstream provider reads
-// the client and tenant IDs, and tells an absent tenant ID from an empty
-// one.
-func (Provider) SourceAnnotations() []string { return sourceAnnotations }
-
-var sourceAnnotations = []string{ClientIDAnnotation, TenantIDAnnotation}
-
-// IdentityAnnotation implements auth.Provider.
-func (Provider) IdentityAnnotation() string { return ClientIDAnnotation }
-
-// Impersonate implements auth.Provider. ParseImpersonation never returns an
-// impersonation, so this is reached only by a caller that builds one by hand.
-func (Provider) Impersonate(context.Context, fluxauth.Token, auth.Impersonation, ...fluxauth.Option) (fluxauth.Token, error) {
-	return nil, ErrNoImpersonation
+	assertion := src.Token
+	cred, err := p.newClientAssertionCredential(req.tenantID, imp.Target,
+		func(context.Context) (string, error) { return assertion, nil },
+		&azidentity.ClientAssertionCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: o.GetHTTPClient()}})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	at, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: slices.Clone(o.Scopes)})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, requestError(ctx, err, func(err error) error {
+			return entraRefusal(err, imp.Target, req.tenantID, assertion)
+		}))
+	}
+	// A success that cannot be used must not be cached or handed out.
+	token := &Token{AccessToken: at}
+	if err := p.ValidateToken(token, time.Now()); err != nil {
+		return nil, fmt.Errorf("%s returned an %w", what, err)
+	}
+	return token, nil
 }

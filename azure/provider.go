@@ -1,7 +1,12 @@
-// Package azure passes Azure through the impersonation chain unchanged and
-// answers the impersonation annotation with what to do instead: Azure has no
-// call by which one identity becomes another, only workload identity
-// federation, which upstream already supports.
+// Package azure reaches a Microsoft Entra ID app registration, usually in
+// another tenant, from a managed identity that the app trusts as a
+// federated identity credential, on top of the upstream fluxcd/pkg/auth
+// Azure provider, which supplies the managed identity's token (the
+// controller's AKS workload identity, or the ServiceAccount's own through
+// object-level workload identity). That token, for the audience
+// api://AzureADTokenExchange, is the client assertion of a client
+// credentials request for the app: cross-account becomes cross-tenant, with
+// no secret anywhere.
 //
 // This file is the only one that touches the upstream provider, so moving to
 // a newer fluxcd/pkg/auth changes this file alone.
@@ -9,7 +14,12 @@ package azure
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	fluxauth "github.com/fluxcd/pkg/auth"
 	azureauth "github.com/fluxcd/pkg/auth/azure"
 	corev1 "k8s.io/api/core/v1"
@@ -21,7 +31,9 @@ const ProviderName = azureauth.ProviderName
 // Token is the token type this provider returns: the upstream one.
 type Token = azureauth.Token
 
-// Implementation is the seam to the Azure SDK, upstream's own.
+// Implementation is the seam to the Azure SDK, upstream's own. Its
+// NewClientAssertionCredential makes the credential of the impersonation
+// hop too, so the fakes package can point both at a fake Entra.
 type Implementation = azureauth.Implementation
 
 // Provider is the Azure provider. The zero value is ready to use and calls
@@ -36,12 +48,28 @@ func (p Provider) upstream() azureauth.Provider {
 	return azureauth.Provider{Implementation: p.Implementation}
 }
 
+// newClientAssertionCredential is azidentity's, or the Implementation's
+// when there is one, as upstream's object-level exchange makes it.
+func (p Provider) newClientAssertionCredential(tenantID, clientID string, getAssertion func(context.Context) (string, error),
+	o *azidentity.ClientAssertionCredentialOptions) (azcore.TokenCredential, error) {
+	if p.Implementation != nil {
+		return p.Implementation.NewClientAssertionCredential(tenantID, clientID, getAssertion, o)
+	}
+	return azidentity.NewClientAssertionCredential(tenantID, clientID, getAssertion, o)
+}
+
 // GetName implements fluxauth.Provider.
 func (Provider) GetName() string { return ProviderName }
 
-// NewControllerToken implements fluxauth.Provider.
+// NewControllerToken implements fluxauth.Provider: the controller's own
+// token (AKS workload identity, or a managed identity), with Entra's
+// refusals on one line.
 func (p Provider) NewControllerToken(ctx context.Context, opts ...fluxauth.Option) (fluxauth.Token, error) {
-	return p.upstream().NewControllerToken(ctx, opts...)
+	token, err := p.upstream().NewControllerToken(ctx, opts...)
+	if err != nil {
+		return nil, requestError(ctx, err, oneLine)
+	}
+	return token, nil
 }
 
 // GetAudiences implements fluxauth.Provider.
@@ -49,15 +77,50 @@ func (p Provider) GetAudiences(ctx context.Context, sa corev1.ServiceAccount) ([
 	return p.upstream().GetAudiences(ctx, sa)
 }
 
-// GetIdentity implements fluxauth.Provider.
+// GetIdentity implements fluxauth.Provider: "<tenant-id>/<client-id>". A
+// missing annotation gets its own error, naming every one missing:
+// upstream reports the first alone.
 func (p Provider) GetIdentity(sa corev1.ServiceAccount) (string, error) {
+	var missing []string
+	for _, key := range sourceAnnotationKeys {
+		if _, ok := sa.Annotations[key]; !ok {
+			missing = append(missing, key)
+		}
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("%w: add %s with the managed identity the service account's token is exchanged for",
+			ErrNoServiceAccountIdentity, strings.Join(missing, " and "))
+	}
 	return p.upstream().GetIdentity(sa)
 }
 
-// NewTokenForServiceAccount implements fluxauth.Provider.
+// ErrNoServiceAccountIdentity is returned when the ServiceAccount is the
+// source of the credentials but names no managed identity.
+var ErrNoServiceAccountIdentity = errors.New("the service account names no managed identity")
+
+// NewTokenForServiceAccount implements fluxauth.Provider: the
+// ServiceAccount's token exchanged for its managed identity's at Entra.
+// Entra's refusals are on one line, and when the managed identity trusts no
+// federated credential for the ServiceAccount, the error names the one to
+// create.
 func (p Provider) NewTokenForServiceAccount(ctx context.Context, oidcToken string,
 	sa corev1.ServiceAccount, opts ...fluxauth.Option) (fluxauth.Token, error) {
-	return p.upstream().NewTokenForServiceAccount(ctx, oidcToken, sa, opts...)
+	token, err := p.upstream().NewTokenForServiceAccount(ctx, oidcToken, sa, opts...)
+	if err != nil {
+		return nil, requestError(ctx, err, func(err error) error {
+			return sourceRefusal(err, sa.Annotations[ClientIDAnnotation], oidcToken)
+		})
+	}
+	return token, nil
+}
+
+// requestError is err of a token request: the context's error when
+// the context ended (MSAL keeps only its words), or else translate(err).
+func requestError(ctx context.Context, err error, translate func(error) error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%w: %w", ctxErr, err)
+	}
+	return translate(err)
 }
 
 // GetAccessTokenOptionsForArtifactRepository implements auth.RegistryProvider.

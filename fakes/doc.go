@@ -82,6 +82,12 @@
 // so controller-level tests can run in parallel; object-level ones on GKE
 // still need GCPEnv.
 //
+// # Azure
+//
+// StartEntra, StartACR and StartAKS fake Microsoft Entra ID (managed
+// identities as federated credentials of apps across tenants), ACR's token
+// exchange and AKS; Entra.Implementation points the real Azure SDK at them.
+//
 // # Fault injection
 //
 // STS, PodIdentityAgent, Metadata, GoogleSTS, IAMCredentials, ECR, EKS and
