@@ -141,6 +141,11 @@ func (c *Chain) writeTargetKey(w keyWriter) {
 	w.str("serviceAccountNamespace", imp.ServiceAccount.Namespace)
 	w.str("serviceAccountName", imp.ServiceAccount.Name)
 	w.str("target", imp.Target)
+	if c.sourceScopes != nil {
+		// The source key holds the provider's scopes, not the caller's,
+		// which the target's token is for.
+		w.list("scopes", c.opts.Scopes)
+	}
 	for _, p := range imp.Parameters {
 		if p.Keys != nil {
 			w.list(p.Field+" keys", p.Keys)
