@@ -1,7 +1,8 @@
 // Package auth extends github.com/fluxcd/pkg/auth with impersonation between
-// cloud identities: AWS STS AssumeRole and GCP IAM Credentials
-// generateAccessToken, configured by annotations on the Kubernetes
-// ServiceAccount a Flux object names.
+// cloud identities: AWS STS AssumeRole, GCP IAM Credentials
+// generateAccessToken, and Microsoft Entra ID client credentials of an app
+// that trusts a managed identity, configured by annotations on the
+// Kubernetes ServiceAccount a Flux object names.
 //
 // Controllers call GetAccessToken, GetArtifactRegistryCredentials or
 // GetRESTConfig in place of the upstream functions, with the same options,
@@ -29,14 +30,21 @@
 //	aws.auth.fluxcd.io/assume-role: |
 //	  roleARN: arn:aws:iam::222222222222:role/target   # required
 //	  useServiceAccount: true                          # optional
+//	  externalID: tenant-a-7f3a9c                      # optional, and the rest:
+//	  duration: 30m                                    # sessionTags, transitiveTagKeys,
+//	                                                   # policyARNs, policy
 //
 //	gcp.auth.fluxcd.io/impersonate: |
 //	  gcpServiceAccount: target@project.iam.gserviceaccount.com   # required
 //	  useServiceAccount: true                                      # optional
+//	  delegates: [hop@middle-project.iam.gserviceaccount.com]      # optional
+//	  lifetime: 30m                                                # optional
+//	  scopes: [https://www.googleapis.com/auth/cloud-platform]     # optional
 //
-// azure.auth.fluxcd.io/impersonate is refused with what to do instead: Azure
-// has no identity-to-identity impersonation, only workload identity
-// federation, which upstream supports.
+//	azure.auth.fluxcd.io/impersonate: |
+//	  clientID: 00001111-aaaa-2222-bbbb-3333cccc4444   # required
+//	  tenantID: contoso.onmicrosoft.com                # required, ID or verified domain
+//	  useServiceAccount: true                          # optional
 //
 // useServiceAccount chooses the source: the ServiceAccount's own identity
 // (true) or the controller's (false). Unset, it is true under multi-tenancy
@@ -53,6 +61,13 @@
 // isolated per tenant. Refusals happen before any cloud call. As upstream,
 // every ServiceAccount is refused while the ObjectLevelWorkloadIdentity
 // feature gate is off.
+//
+// # Impersonation policy
+//
+// Without lockdown, WithImpersonationPolicy lets the platform team say who
+// may become whom (ParseImpersonationPolicy): Plan refuses what no rule
+// allows with ErrPolicyDenied, and AWS sessions can carry the tenant's
+// namespace and ServiceAccount as session tags and a source identity.
 //
 // # Caching
 //
@@ -77,9 +92,17 @@
 // AWS: the target role's trust policy must allow sts:AssumeRole by the
 // source role (the controller's Pod Identity or IRSA role, or the
 // ServiceAccount's eks.amazonaws.com/role-arn), and the source role needs
-// sts:AssumeRole on the target. GCP: the source identity needs
-// roles/iam.serviceAccountTokenCreator on the target service account.
-// Kubernetes: the controller needs get on serviceaccounts (list and watch
+// sts:AssumeRole on the target; the annotation's externalID and sessionTags
+// need the trust policy's sts:ExternalId condition and sts:TagSession, and
+// an impersonation policy's tenant tags and source identity need
+// sts:TagSession and sts:SetSourceIdentity. GCP: the source identity needs
+// roles/iam.serviceAccountTokenCreator on the target service account, and
+// along the chain of the annotation's delegates. Azure: the target app
+// registration must be multi-tenant and trust the source managed identity as
+// a federated identity credential (issuer
+// https://login.microsoftonline.com/<its tenant>/v2.0, subject its principal
+// ID, audience api://AzureADTokenExchange), and have a service principal
+// (admin consent) with the needed roles in the target tenant. Kubernetes: the controller needs get on serviceaccounts (list and watch
 // with a cached client) and, when a ServiceAccount is the source, create on
 // serviceaccounts/token; refusals name the rule to grant.
 package auth
