@@ -25,9 +25,8 @@ type finding struct {
 	// invalid-manifest, unknown-annotation, invalid-annotation,
 	// invalid-parameter (an optional request parameter of the annotation,
 	// such as duration or delegates), invalid-identity, ambiguous-source,
-	// lockdown-forbids-controller, missing-identity,
-	// azure-no-impersonation, policy-denied (with --policy: no rule of
-	// the impersonation policy allows it), refused.
+	// lockdown-forbids-controller, missing-identity, policy-denied (with
+	// --policy: no rule of the impersonation policy allows it), refused.
 	Rule    string `json:"rule"`
 	Problem string `json:"problem"`
 	Fix     string `json:"fix"`
