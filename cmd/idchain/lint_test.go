@@ -51,6 +51,10 @@ func TestLintCorpus(t *testing.T) {
 		{file: "lockdown-no-role.yaml", wantRules: []string{}},
 		{file: "lockdown-no-role.yaml", lockdown: true, wantRules: []string{"missing-identity"}},
 		{file: "azure-impersonate.yaml", wantRules: []string{"invalid-annotation"}},
+		{file: "azure-annotation.yaml", wantRules: slices.Repeat([]string{"invalid-annotation"}, 7)},
+		{file: "azure-sources.yaml", wantRules: []string{"missing-identity", "ambiguous-source"}},
+		{file: "azure-sources.yaml", lockdown: true,
+			wantRules: []string{"missing-identity", "lockdown-forbids-controller", "lockdown-forbids-controller"}},
 		{file: "multi-document.yaml", wantRules: []string{"invalid-identity"}},
 		{file: "aws-parameters.yaml", wantRules: slices.Repeat([]string{"invalid-parameter"}, 8)},
 		{file: "gcp-parameters.yaml", wantRules: slices.Repeat([]string{"invalid-parameter"}, 4)},
@@ -107,7 +111,7 @@ func TestLintClean(t *testing.T) {
 			g := NewWithT(t)
 			r := run(t, nil, append(append([]string{"lint"}, flags...), "testdata/lint/clean")...)
 			g.Expect(r.code).To(Equal(exitOK), r.stdout+r.stderr)
-			g.Expect(r.stdout).To(HavePrefix("No problems. Checked 2 files, 7 ServiceAccounts, 6 with identity annotations"))
+			g.Expect(r.stdout).To(HavePrefix("No problems. Checked 3 files, 9 ServiceAccounts, 8 with identity annotations"))
 			g.Expect(r.stderr).To(BeEmpty())
 		})
 	}
