@@ -15,6 +15,7 @@ import (
 
 	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
+	"github.com/identitychain/auth/azure"
 	"github.com/identitychain/auth/gcp"
 	"github.com/identitychain/auth/internal/quote"
 )
@@ -34,7 +35,8 @@ type explanation struct {
 	SessionName               string         `json:"sessionName,omitempty"`
 	Scopes                    []string       `json:"scopes,omitempty"`
 	// ScopesNote says where the scopes come from when not from --scopes
-	// or the default.
+	// or the provider's default: the annotation's (GCP), or idchain's
+	// default for Azure impersonation, which has none of its own.
 	ScopesNote string `json:"scopesNote,omitempty"`
 	// Parameters are the request parameters the impersonation annotation
 	// sets, as the impersonation call sends them, in the library's order.
@@ -269,6 +271,14 @@ func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainF
 		withPolicy = []auth.Option{auth.WithImpersonationPolicy(policy.policy)}
 	}
 	chain, err := auth.Plan(ctx, p, append(opts, withPolicy...)...)
+	if errors.Is(err, azure.ErrScopesRequired) && len(f.scopes) == 0 {
+		// The scopes are the object's: the controller asks for the ones of
+		// the service it reaches. Explain the chain for ARM's, and say so.
+		f.scopes = []string{azureDefaultScope}
+		e.Scopes, e.ScopesNote = f.scopes, azureScopesNote
+		opts = append(opts, auth.WithScopes(f.scopes...))
+		chain, err = auth.Plan(ctx, p, append(opts, withPolicy...)...)
+	}
 	if err != nil {
 		e.Refused = err.Error()
 		if lp, ok := lintProviderFor(p.GetName()); ok {
@@ -309,8 +319,11 @@ func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainF
 	d := describe(chain, f, audiences, audNote)
 	e.Source = &explainSource{Kind: string(chain.Source.Kind), Identity: chain.Source.Identity, Description: d.source}
 	e.Hops, e.Warnings = d.hops, d.warnings
-	e.Region, e.STSEndpoint, e.SessionName, e.Scopes = d.region, d.endpoint, d.sessionName, d.scopes
-	e.ScopesNote = d.scopesNote
+	e.Region, e.STSEndpoint, e.SessionName = d.region, d.endpoint, d.sessionName
+	e.Scopes = d.scopes
+	if d.scopesNote != "" {
+		e.ScopesNote = d.scopesNote
+	}
 	if imp := chain.Impersonation; imp != nil {
 		e.Target = imp.Target
 		for _, p := range imp.Parameters {
@@ -329,6 +342,13 @@ func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainF
 	}
 	return e, nil
 }
+
+// What explain assumes for an Azure impersonation without --scopes.
+const (
+	azureDefaultScope = "https://management.azure.com/.default"
+	azureScopesNote   = "idchain's default for Azure impersonation, without --scopes: pass the scopes the " +
+		"controller asks for, those of what it reaches, such as ACR's, AKS's or Key Vault's"
+)
 
 // explainRefusedPolicy says what the policy decided on a chain the
 // library refused with it. The chain planned without the policy has the
