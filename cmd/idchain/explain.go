@@ -135,9 +135,22 @@ The annotations it reads, on that ServiceAccount:
     lifetime: 30m                    # parameters: delegates, lifetime (1s to 12h)
     scopes: [https://www.googleapis.com/auth/devstorage.read_only]  # and scope, in
                                      # place of --scopes
+  azure.workload.identity/client-id: 66666666-6666-4666-8666-666666666666  # the SA's own
+  azure.workload.identity/tenant-id: 11111111-1111-4111-8111-111111111111  # managed identity
+  azure.auth.fluxcd.io/impersonate: |
+    clientID: 33333333-3333-4333-8333-333333333333   # required: the app registration
+    tenantID: contoso.onmicrosoft.com                # required: tenant ID or verified domain
+    useServiceAccount: true                          # optional
 
 The parameters are shown on the call that sends them, as sent: the API's
 names, durations in seconds, tags sorted by key, the policy compacted.
+
+On Azure the source's token is for api://AzureADTokenExchange/.default, and
+is the client assertion of Entra client credentials for the app in tenantID,
+for the object's scopes (--scopes). The library refuses Azure impersonation
+without scopes; without --scopes explain shows the chain for
+https://management.azure.com/.default and says so next to the scopes (and in
+-o json's scopesNote): the scopes are in the target's cache key.
 
 Which identity is the source of the impersonation:
 
@@ -167,6 +180,9 @@ When the library refuses, explain prints its error and exits with status 1.`,
 
   # A ServiceAccount in the cluster
   idchain explain --provider gcp -n my-app --service-account my-app
+
+  # An app registration in another tenant, for the scope an OCIRepository on ACR asks
+  idchain explain --provider azure -f serviceaccount.yaml --scopes https://containerregistry.azure.net/.default
 
   # Which rule of the impersonation policy allows it, and what the policy adds to the session
   idchain explain --provider aws --region us-east-1 -f serviceaccount.yaml --policy policy.yaml`,
