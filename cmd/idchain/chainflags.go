@@ -44,7 +44,7 @@ func (f *chainFlags) register(cmd *cobra.Command, objectLevelDefault bool) {
 		"turn on multi-tenancy lockdown with this default ServiceAccount, as the controllers' flag of the same name")
 	fs.StringVar(&f.region, "region", "", "AWS STS region, the object's .spec region (required for AWS impersonation)")
 	fs.StringVar(&f.stsEndpoint, "sts-endpoint", "", "AWS STS endpoint, the object's .spec.sts.endpoint")
-	fs.StringSliceVar(&f.scopes, "scopes", nil, "scopes of the token (GCP defaults to cloud-platform)")
+	fs.StringSliceVar(&f.scopes, "scopes", nil, "scopes of the token (GCP defaults to cloud-platform; required for Azure impersonation)")
 	fs.StringSliceVar(&f.audiences, "audiences", nil,
 		"audiences of the ServiceAccount token (default: the provider's)")
 	fs.BoolVar(&f.objectLevel, "object-level-workload-identity", objectLevelDefault,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	fluxauth "github.com/fluxcd/pkg/auth"
 	"github.com/fluxcd/pkg/cache"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -26,7 +27,10 @@ type demoCase struct {
 	manifest string
 	provider func(w *demoWorld) auth.Provider
 	// awsEnv picks where the controller's AWS credentials come from.
-	awsEnv   func(w *demoWorld) map[string]string
+	awsEnv func(w *demoWorld) map[string]string
+	// scopes are the object's scopes (auth.WithScopes), which Azure's
+	// impersonation needs.
+	scopes   []string
 	lockdown bool
 
 	wantSource string // who calls the impersonation API
@@ -40,7 +44,8 @@ type demoCase struct {
 var (
 	awsProvider   = func(w *demoWorld) auth.Provider { return w.aws }
 	gcpProvider   = func(w *demoWorld) auth.Provider { return w.gcp }
-	azureProvider = func(*demoWorld) auth.Provider { return azure.Provider{} }
+	azureProvider = func(w *demoWorld) auth.Provider { return w.azure }
+	azureScopes   = []string{demoAzureScope}
 	podIdentity   = func(w *demoWorld) map[string]string { return w.podEnv }
 	irsa          = func(w *demoWorld) map[string]string { return w.irsaEnv }
 	demoAssumed   = "arn:aws:sts::222222222222:assumed-role/target-account-role/" +
@@ -79,9 +84,23 @@ var demoCases = []demoCase{
 		awsEnv: podIdentity, lockdown: true, wantErr: auth.ErrLockdownForbidsControllerIdentity},
 	{name: "useServiceAccount: false + role-arn", manifest: "demo-ambiguous.yaml", provider: awsProvider,
 		awsEnv: podIdentity, wantErr: auth.ErrAmbiguousSource},
-	{name: "Azure impersonate annotation", manifest: "azure-impersonate.yaml", provider: azureProvider,
-		wantErr: azure.ErrNoImpersonation},
+	{name: "Azure controller → app in another tenant", manifest: "azure-impersonate.yaml", provider: azureProvider,
+		scopes: azureScopes, wantSource: demoAzureControllerSource, wantTarget: demoAzureTarget, checks: demoAzureChecks},
+	{name: "Azure object-level → app in another tenant", manifest: "azure-object-impersonate.yaml",
+		provider: azureProvider, scopes: azureScopes, wantSource: demoAzureMyAppSource, wantTarget: demoAzureTarget,
+		checks: demoAzureChecks},
+	{name: "Azure object-level → app, lockdown", manifest: "azure-object-impersonate.yaml", provider: azureProvider,
+		scopes: azureScopes, lockdown: true, wantSource: demoAzureMyAppSource, wantTarget: demoAzureTarget,
+		checks: demoAzureChecks},
+	{name: "Azure controller case, lockdown", manifest: "azure-impersonate.yaml", provider: azureProvider,
+		scopes: azureScopes, lockdown: true, wantErr: azure.ErrNoServiceAccountIdentity},
 }
+
+// demoAzureChecks is what the fake Entra checks of the app's token request.
+const demoAzureChecks = "the tenant exists (by ID or verified domain) and the app has a service principal in it " +
+	"(admin consent); the client assertion is a token Entra minted for the managed identity, unexpired, and a " +
+	"federated identity credential of the app matches its issuer, subject (the principal ID) and audience; " +
+	"the scope is one resource's /.default"
 
 // demoResult is what one case did.
 type demoResult struct {
@@ -102,25 +121,34 @@ func (a *app) newDemoCmd() *cobra.Command {
 		Use:   "demo",
 		Short: "Run every case of the proposal against fake clouds started in process",
 		Long: `Demo needs no set-up and no cloud account. It starts fakes of AWS STS, the EKS
-Pod Identity agent, Google STS, IAM Credentials and the GKE metadata server on
-loopback, and a fake Kubernetes API that issues ServiceAccount tokens. The
-fakes check what the clouds check: trust policies, SigV4 signatures made with
-the source credentials, token audiences and subjects, IAM grants.
+Pod Identity agent, Google STS, IAM Credentials, the GKE metadata server and
+Microsoft Entra ID on loopback, and a fake Kubernetes API that issues
+ServiceAccount tokens. The fakes check what the clouds check: trust policies,
+SigV4 signatures made with the source credentials, token audiences and
+subjects, IAM grants, Entra's federated identity credentials and admin
+consent.
 
 It then runs the library, as a controller would, on each case of the
 proposal (the ServiceAccounts of the repository's testdata/), twice with one
 token cache, and prints:
 
-  SOURCE       who called AssumeRole or generateAccessToken, as the fake saw it
-  TARGET       who the returned token belongs to, as the fake says
+  SOURCE       who called AssumeRole or generateAccessToken, or the managed
+               identity (MI) whose token was the client assertion of the app's
+               Entra token request, as the fake saw it
+  TARGET       who the returned token belongs to, as the fake says (on Azure:
+               the app, in the tenant Entra issued its token in)
   CLOUD CALLS  the calls the fakes received on the first run
   2ND RUN      hit when the second run made no cloud call at all
   RESULT       ok, or refused, as documented
 
+The Azure cases ask for https://management.azure.com/.default, as the object
+gives its scopes (auth.WithScopes): Azure's impersonation needs them.
+
 For the cases whose annotation sets request parameters (an external ID,
 session tags, a duration and session policies on AWS; delegates, a lifetime
-and scopes on GCP), it then prints the parameters as the fake received them,
-which must be the ones idchain explain shows, and how long the token lasts.
+and scopes on GCP; the tenant, and the object's scopes, on Azure), it then
+prints the parameters as the fake received them, which must be the ones
+idchain explain shows, and how long the token lasts.
 
 It exits with status 0 only when every case behaved as documented.`,
 		Example: `  idchain demo
@@ -187,6 +215,9 @@ func runDemoCaseOn(ctx context.Context, w *demoWorld, c demoCase, sa *corev1.Ser
 	if c.lockdown {
 		opts = append(opts, auth.WithDefaultServiceAccount("default"))
 	}
+	if len(c.scopes) > 0 {
+		opts = append(opts, auth.WithScopes(c.scopes...))
+	}
 	p := c.provider(w)
 
 	before, mark := w.tally(), w.mark()
@@ -209,7 +240,7 @@ func runDemoCaseOn(ctx context.Context, w *demoWorld, c demoCase, sa *corev1.Ser
 		return r
 	}
 	r.source = w.lastCaller(p.GetName())
-	if r.sent, r.failure = w.checkSent(p, sa, mark, token); r.failure != "" {
+	if r.sent, r.failure = w.checkSent(p, sa, mark, token, fluxauth.WithScopes(c.scopes...)); r.failure != "" {
 		return r
 	}
 
@@ -269,6 +300,9 @@ func (a *app) printDemo(w io.Writer, results []demoResult, took time.Duration) (
 		}
 		if r.sent.sessionTags != "" {
 			fmt.Fprintf(w, "    the session's tags: %s\n", quote.Clean(r.sent.sessionTags, quote.MaxErrorBytes))
+		}
+		if r.sent.resolved != "" {
+			fmt.Fprintf(w, "    %s\n", quote.Clean(r.sent.resolved, quote.MaxErrorBytes))
 		}
 		fmt.Fprintf(w, "    the token lasts %s\n", minutes(r.sent.lasts))
 		fmt.Fprintf(w, "    %s\n", s.dim("checked by the fakes: "+r.c.checks))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
+	"github.com/identitychain/auth/azure"
 	"github.com/identitychain/auth/fakes"
 	"github.com/identitychain/auth/internal/quote"
 )
@@ -27,29 +28,35 @@ type demoSent struct {
 	parameters []string
 	// sessionTags are the tags of the session the fake issued (AWS).
 	sessionTags string
+	// resolved says which tenant a verified domain named (Azure).
+	resolved string
 	// lasts is how long the token lasts, to the minute.
 	lasts time.Duration
 }
 
 // demoMark counts the impersonation calls the fakes have recorded, so the
 // ones of a run can be told apart.
-type demoMark struct{ sts, iam int }
+type demoMark struct{ sts, iam, entra int }
 
-func (w *demoWorld) mark() demoMark { return demoMark{len(w.sts.Calls()), len(w.iam.Calls())} }
+func (w *demoWorld) mark() demoMark {
+	return demoMark{len(w.sts.Calls()), len(w.iam.Calls()), len(w.entra.Calls())}
+}
 
 // checkSent compares the parameters the fake received on the case's
 // impersonation call since mark with the ones the library reports for the
-// ServiceAccount's annotation, which explain shows: the demo passes only
-// when the cloud received what explain promised. It returns "" when they
-// agree, or how they differ.
-func (w *demoWorld) checkSent(p auth.Provider, sa *corev1.ServiceAccount, since demoMark, token fluxauth.Token) (*demoSent, string) {
-	imp, err := p.ParseImpersonation(*sa, fluxauth.WithSTSRegion(demoRegion))
+// ServiceAccount's annotation and the object's options opts, which explain
+// shows: the demo passes only when the cloud received what explain
+// promised. It returns "" when they agree, or how they differ.
+func (w *demoWorld) checkSent(p auth.Provider, sa *corev1.ServiceAccount, since demoMark, token fluxauth.Token,
+	opts ...fluxauth.Option) (*demoSent, string) {
+	imp, err := p.ParseImpersonation(*sa, append([]fluxauth.Option{fluxauth.WithSTSRegion(demoRegion)}, opts...)...)
 	if err != nil || imp == nil || len(imp.Parameters) == 0 {
 		return nil, "" // nothing promised
 	}
 	var got []auth.Parameter
 	sent := &demoSent{lasts: token.GetDuration().Round(time.Minute)}
-	if p.GetName() == aws.ProviderName {
+	switch p.GetName() {
+	case aws.ProviderName:
 		calls := w.sts.Calls()[since.sts:]
 		i := slices.IndexFunc(calls, func(c fakes.STSCall) bool { return c.Action == "AssumeRole" && c.Err == "" })
 		if i < 0 {
@@ -60,7 +67,24 @@ func (w *demoWorld) checkSent(p auth.Provider, sa *corev1.ServiceAccount, since 
 		if c.SessionTags != nil {
 			sent.sessionTags = tagList(c.SessionTags)
 		}
-	} else {
+	case azure.ProviderName:
+		calls := w.entra.Calls()[since.entra:]
+		i := slices.IndexFunc(calls, func(c fakes.EntraCall) bool { return c.ClientID == imp.Target && c.Err == "" })
+		if i < 0 {
+			return nil, "the fake Entra recorded no token request of the app it accepted"
+		}
+		c := calls[i]
+		sent.call, got = "Entra client credentials, app "+c.ClientID, azureReceived(c)
+		// azidentity asks the OpenID configuration of the tenant the
+		// annotation names for its token endpoint, which is under the
+		// tenant's ID: a verified domain arrives there as the ID.
+		if want, ok := parameter(imp.Parameters, "tenantID"); ok && want.Value != c.Tenant &&
+			demoAzureTenantOf(want.Value) == c.Tenant {
+			got[0].Value = want.Value
+			sent.resolved = fmt.Sprintf("Entra resolved %s to tenant %s, whose token endpoint its OpenID configuration names",
+				quote.Tenant(want.Value), quote.Tenant(c.Tenant))
+		}
+	default:
 		calls := w.iam.Calls()[since.iam:]
 		i := slices.IndexFunc(calls, func(c fakes.IAMCall) bool { return c.Target == imp.Target && c.Err == "" })
 		if i < 0 {
@@ -133,6 +157,16 @@ func awsReceived(c fakes.STSCall) []auth.Parameter {
 		out = append(out, auth.Parameter{Field: "policy", SentAs: "Policy", Value: c.Policy})
 	}
 	return out
+}
+
+// azureReceived reads the parameters of a client credentials request as
+// the fake Entra recorded them: the tenant of the request's path, as sent
+// (an ID or a verified domain), and the scopes.
+func azureReceived(c fakes.EntraCall) []auth.Parameter {
+	return []auth.Parameter{
+		{Field: "tenantID", SentAs: "tenant", Value: c.Tenant},
+		{Field: "scopes", SentAs: "scope", Values: c.Scopes},
+	}
 }
 
 // gcpReceived reads the parameters of a generateAccessToken as the fake

@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	fluxauth "github.com/fluxcd/pkg/auth"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/identitychain/auth/aws"
+	"github.com/identitychain/auth/azure"
 	"github.com/identitychain/auth/gcp"
 )
 
@@ -33,8 +35,8 @@ func TestDemo(t *testing.T) {
 		g.Expect(r.stdout).To(MatchRegexp(`(?m)^`+regexp.QuoteMeta(c.name)+`\s.*`+want), c.name)
 	}
 	// Every successful case hit the cache on its second run.
-	g.Expect(strings.Count(r.stdout, "  hit  ")).To(Equal(10))
-	g.Expect(r.stdout).To(ContainSubstring("All 14 cases behaved as documented"))
+	g.Expect(strings.Count(r.stdout, "  hit  ")).To(Equal(13))
+	g.Expect(r.stdout).To(ContainSubstring("All 17 cases behaved as documented"))
 	// The parameters the fakes received, as explain shows them.
 	g.Expect(r.stdout).To(ContainSubstring(`
   AWS object-level IRSA, session parameters: sts:AssumeRole arn:aws:iam::222222222222:role/target-account-role
@@ -54,6 +56,23 @@ func TestDemo(t *testing.T) {
     scope ['https://www.googleapis.com/auth/devstorage.read_only']
     the token lasts 30m
 `))
+	// Azure: the source is the managed identity whose token Entra took as
+	// the client assertion, the target the app in the other tenant, by ID
+	// or by verified domain.
+	g.Expect(r.stdout).To(MatchRegexp(`(?m)^Azure controller → app in another tenant\s+MI 44444444-4444-4444-8444-444444444444\s+` +
+		`app 33333333-3333-4333-8333-333333333333 in 22222222-2222-4222-8222-222222222222\s+` +
+		`Entra MI token 1, Entra app token 1\s+hit\s+ok$`))
+	g.Expect(r.stdout).To(MatchRegexp(`(?m)^Azure object-level → app, lockdown\s+MI 66666666-6666-4666-8666-666666666666\s+` +
+		`app 33333333-3333-4333-8333-333333333333 in 22222222-2222-4222-8222-222222222222\s+`))
+	g.Expect(r.stdout).To(ContainSubstring(`
+  Azure object-level → app in another tenant: Entra client credentials, app 33333333-3333-4333-8333-333333333333
+    tenant 'contoso.onmicrosoft.com'
+    scope ['https://management.azure.com/.default']
+    Entra resolved 'contoso.onmicrosoft.com' to tenant '22222222-2222-4222-8222-222222222222', whose token endpoint its OpenID configuration names
+    the token lasts 1h
+`))
+	g.Expect(r.stdout).To(ContainSubstring("  Azure controller case, lockdown: failed to get provider identity from " +
+		"service account 'my-app/my-app' annotations: the service account names no managed identity: "))
 	// The environment of the SDKs is put back.
 	host, set := os.LookupEnv("GCE_METADATA_HOST")
 	g.Expect([]any{host, set}).To(Equal([]any{metadataHost, metadataHostSet}))
@@ -106,6 +125,15 @@ func TestDemoParametersMustArrive(t *testing.T) {
 		// second link.
 		{"gcp-impersonate-delegates.yaml", "hop-sa@middle-project", "other-sa@middle-project",
 			"PERMISSION_DENIED"},
+		// The app's token in its home tenant is not the one documented,
+		// and Entra knows no tenant by that domain.
+		{"azure-object-impersonate.yaml", "tenantID: contoso.onmicrosoft.com", "tenantID: 11111111-1111-4111-8111-111111111111",
+			"target is 'app 33333333-3333-4333-8333-333333333333 in 11111111-1111-4111-8111-111111111111'"},
+		{"azure-object-impersonate.yaml", "tenantID: contoso.onmicrosoft.com", "tenantID: fabrikam.onmicrosoft.com",
+			"AADSTS90002"},
+		// No app of that client ID in the target tenant.
+		{"azure-object-impersonate.yaml", "clientID: 33333333-3333-4333-8333-333333333333",
+			"clientID: 88888888-8888-4888-8888-888888888888", "AADSTS700016"},
 	} {
 		t.Run(tt.manifest, func(t *testing.T) {
 			g := NewWithT(t)
@@ -143,6 +171,19 @@ func TestDemoParametersMustArrive(t *testing.T) {
 			g.Expect(failure).To(HavePrefix(tt.wantFailure))
 		}
 	})
+
+	t.Run("the scopes Entra received against the object's", func(t *testing.T) {
+		g := NewWithT(t)
+		c := demoCaseFor(t, "azure-object-impersonate.yaml")
+		mark := w.mark()
+		r := runDemoCase(t.Context(), w, c)
+		g.Expect(r.failure).To(BeEmpty())
+		sa, _ := demoImpersonation(t, c.manifest)
+		_, failure := w.checkSent(c.provider(w), sa, mark, demoToken(time.Hour),
+			fluxauth.WithScopes("https://vault.azure.net/.default"))
+		g.Expect(failure).To(Equal("the fake received scope ['https://management.azure.com/.default'], " +
+			"explain shows scope ['https://vault.azure.net/.default']"))
+	})
 }
 
 func demoCaseFor(t *testing.T, manifest string) demoCase {
@@ -164,7 +205,7 @@ func demoImpersonation(t *testing.T, manifest string) (*corev1.ServiceAccount, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{aws.AssumeRoleAnnotation, gcp.ImpersonateAnnotation} {
+	for _, key := range []string{aws.AssumeRoleAnnotation, gcp.ImpersonateAnnotation, azure.ImpersonateAnnotation} {
 		if _, ok := sa.Annotations[key]; ok {
 			return sa, key
 		}

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/identitychain/auth/aws"
+	"github.com/identitychain/auth/azure"
 	"github.com/identitychain/auth/fakes"
 	"github.com/identitychain/auth/gcp"
 )
@@ -58,6 +59,44 @@ const (
 	demoDelegateGSA = "hop-sa@middle-project.iam.gserviceaccount.com"
 )
 
+// The Azure cases (azure-impersonate.yaml and azure-object-impersonate.yaml):
+// the manifests fix the home tenant, where the managed identities and the
+// multi-tenant app registration live, the ServiceAccount's managed
+// identity, the app and the tenant its token is issued in (by ID, and by
+// verified domain); the controller's managed identity and the principal
+// IDs are the demo's.
+const (
+	demoAzureHomeTenant          = "11111111-1111-4111-8111-111111111111"
+	demoAzureTargetTenant        = "22222222-2222-4222-8222-222222222222"
+	demoAzureTargetDomain        = "contoso.onmicrosoft.com"
+	demoAzureApp                 = "33333333-3333-4333-8333-333333333333"
+	demoAzureControllerMI        = "44444444-4444-4444-8444-444444444444"
+	demoAzureControllerPrincipal = "55555555-5555-4555-8555-555555555555"
+	demoAzureMyAppMI             = "66666666-6666-4666-8666-666666666666"
+	demoAzureMyAppPrincipal      = "77777777-7777-4777-8777-777777777777"
+	// demoAzureScope is what the demo asks of the app, as a controller
+	// reconciling an Azure object asks for ARM's scope.
+	demoAzureScope = "https://management.azure.com/.default"
+)
+
+// demoAzureTenantOf is the ID of the tenant name names in the demo's
+// Entra: name itself, or the tenant of a verified domain.
+func demoAzureTenantOf(name string) string {
+	if strings.EqualFold(name, demoAzureTargetDomain) {
+		return demoAzureTargetTenant
+	}
+	return name
+}
+
+// How the SOURCE and TARGET columns name Azure identities: the managed
+// identity whose token was the client assertion, and the app, in the
+// tenant Entra issued its token in.
+const (
+	demoAzureControllerSource = "MI " + demoAzureControllerMI
+	demoAzureMyAppSource      = "MI " + demoAzureMyAppMI
+	demoAzureTarget           = "app " + demoAzureApp + " in " + demoAzureTargetTenant
+)
+
 // demoGKEAudience is the Google STS audience upstream builds from the GKE
 // metadata.
 var demoGKEAudience = fmt.Sprintf(
@@ -80,8 +119,11 @@ type demoWorld struct {
 	metadata  *fakes.Metadata
 	gcpEnv    map[string]string
 
-	aws aws.Provider
-	gcp gcp.Provider
+	entra *fakes.Entra
+
+	aws   aws.Provider
+	gcp   gcp.Provider
+	azure azure.Provider
 
 	closers []func()
 }
@@ -150,7 +192,35 @@ func startDemoWorld() (*demoWorld, error) {
 	w.iam.AllowImpersonation(demoControllerGSA, demoDelegateGSA)
 	w.iam.AllowImpersonation(demoDelegateGSA, demoTargetGSA)
 	w.gcp = gcp.Provider{Implementation: fakes.NewGCPImplementation(w.googleSTS, w.iam)}
+
+	w.startAzure()
 	return w, nil
+}
+
+// startAzure starts the fake Entra ID with the grants of the Azure cases:
+// each managed identity trusts its Kubernetes ServiceAccount (workload
+// identity: the controller's, and my-app/my-app), the app registration
+// trusts both managed identities as federated identity credentials, and
+// has a service principal in the target tenant (admin consent).
+func (w *demoWorld) startAzure() {
+	w.entra = fakes.StartEntra(fakes.EntraOptions{})
+	w.closers = append(w.closers, w.entra.Close)
+	w.entra.AddTenant(demoAzureHomeTenant)
+	w.entra.AddTenant(demoAzureTargetTenant, demoAzureTargetDomain)
+	w.entra.TrustIssuer(w.issuer)
+	w.entra.AddManagedIdentity(demoAzureHomeTenant, demoAzureControllerMI, demoAzureControllerPrincipal)
+	w.entra.AllowFederatedCredential(demoAzureControllerMI, w.issuer.URL(),
+		fakes.ServiceAccountSubject(demoControllerNS, demoControllerSAName))
+	w.entra.AddManagedIdentity(demoAzureHomeTenant, demoAzureMyAppMI, demoAzureMyAppPrincipal)
+	w.entra.AllowFederatedCredential(demoAzureMyAppMI, w.issuer.URL(), fakes.ServiceAccountSubject(demoNamespace, demoName))
+	w.entra.AddApp(demoAzureHomeTenant, demoAzureApp)
+	w.entra.AllowFederatedCredential(demoAzureApp, fakes.EntraIssuer(demoAzureHomeTenant), demoAzureControllerPrincipal)
+	w.entra.AllowFederatedCredential(demoAzureApp, fakes.EntraIssuer(demoAzureHomeTenant), demoAzureMyAppPrincipal)
+	w.entra.Consent(demoAzureApp, demoAzureTargetTenant)
+	w.azure = azure.Provider{Implementation: w.entra.Implementation().WithController(fakes.AzureWorkloadIdentity{
+		Issuer: w.issuer, Namespace: demoControllerNS, Name: demoControllerSAName,
+		TenantID: demoAzureHomeTenant, ClientID: demoAzureControllerMI,
+	})}
 }
 
 func demoFederatedPrincipal() string {
@@ -167,9 +237,14 @@ func (w *demoWorld) close() {
 type tally struct {
 	podIdentity, webIdentity, assumeRole int64
 	metadataToken, googleSTS, iam        int64
+	// entraMI counts the tokens asked of Entra for a managed identity (a
+	// Kubernetes token as the assertion), entraApp those for the app (a
+	// managed identity's token as the assertion).
+	entraMI, entraApp int64
 }
 
 func (w *demoWorld) tally() tally {
+	mi, app := w.entraCalls()
 	return tally{
 		podIdentity:   w.agent.Requests(),
 		webIdentity:   int64(w.sts.Count("AssumeRoleWithWebIdentity")),
@@ -177,16 +252,33 @@ func (w *demoWorld) tally() tally {
 		metadataToken: w.metadata.Requests("instance/service-accounts/default/token"),
 		googleSTS:     w.googleSTS.Exchanges(),
 		iam:           int64(w.iam.Count()),
+		entraMI:       mi,
+		entraApp:      app,
 	}
+}
+
+// entraCalls counts the token requests the fake Entra recorded, by who
+// asked: a managed identity, whose client assertion a Kubernetes issuer
+// signed, or the app, whose client assertion is an Entra token.
+func (w *demoWorld) entraCalls() (mi, app int64) {
+	for _, c := range w.entra.Calls() {
+		if c.AssertionIssuer == w.issuer.URL() {
+			mi++
+		} else {
+			app++
+		}
+	}
+	return mi, app
 }
 
 func (t tally) minus(o tally) tally {
 	return tally{t.podIdentity - o.podIdentity, t.webIdentity - o.webIdentity, t.assumeRole - o.assumeRole,
-		t.metadataToken - o.metadataToken, t.googleSTS - o.googleSTS, t.iam - o.iam}
+		t.metadataToken - o.metadataToken, t.googleSTS - o.googleSTS, t.iam - o.iam,
+		t.entraMI - o.entraMI, t.entraApp - o.entraApp}
 }
 
 func (t tally) total() int64 {
-	return t.podIdentity + t.webIdentity + t.assumeRole + t.metadataToken + t.googleSTS + t.iam
+	return t.podIdentity + t.webIdentity + t.assumeRole + t.metadataToken + t.googleSTS + t.iam + t.entraMI + t.entraApp
 }
 
 func (t tally) String() string {
@@ -197,6 +289,7 @@ func (t tally) String() string {
 	}{
 		{"PodIdentity", t.podIdentity}, {"AssumeRoleWithWebIdentity", t.webIdentity}, {"AssumeRole", t.assumeRole},
 		{"metadata token", t.metadataToken}, {"STS exchange", t.googleSTS}, {"generateAccessToken", t.iam},
+		{"Entra MI token", t.entraMI}, {"Entra app token", t.entraApp},
 	} {
 		if c.n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", c.name, c.n))
@@ -211,7 +304,10 @@ func (t tally) String() string {
 // lastCaller is who made the last impersonation call: the source identity
 // as the cloud saw it.
 func (w *demoWorld) lastCaller(provider string) string {
-	if provider == aws.ProviderName {
+	switch provider {
+	case azure.ProviderName:
+		return w.lastAzureCaller()
+	case aws.ProviderName:
 		calls := w.sts.Calls()
 		for i := len(calls) - 1; i >= 0; i-- {
 			if calls[i].Action == "AssumeRole" {
@@ -227,8 +323,30 @@ func (w *demoWorld) lastCaller(provider string) string {
 	return calls[len(calls)-1].Caller
 }
 
+// lastAzureCaller is the managed identity whose token was the client
+// assertion of the last request for an app's token: Entra saw its principal
+// ID as the assertion's subject, and its directory names the managed
+// identity of that principal.
+func (w *demoWorld) lastAzureCaller() string {
+	calls := w.entra.Calls()
+	for i := len(calls) - 1; i >= 0; i-- {
+		c := calls[i]
+		if c.AssertionIssuer == w.issuer.URL() {
+			continue // a managed identity's own exchange
+		}
+		for _, mi := range []string{demoAzureControllerMI, demoAzureMyAppMI} {
+			principal, ok := w.entra.ServicePrincipalID(mi, demoAzureHomeTenant)
+			if ok && c.AssertionIssuer == fakes.EntraIssuer(demoAzureHomeTenant) && c.AssertionSubject == principal {
+				return "MI " + mi
+			}
+		}
+		return "principal " + c.AssertionSubject
+	}
+	return ""
+}
+
 // owner asks the fake cloud whose token t is, as GetCallerIdentity (AWS)
-// or the IAM fake's own records (GCP) tell.
+// or the IAM fake's and Entra's own records (GCP, Azure) tell.
 func (w *demoWorld) owner(ctx context.Context, t fluxauth.Token) (string, error) {
 	switch t := t.(type) {
 	case *aws.Credentials:
@@ -250,6 +368,15 @@ func (w *demoWorld) owner(ctx context.Context, t fluxauth.Token) (string, error)
 			return p, nil
 		}
 		return "", fmt.Errorf("the fake IAM does not know the token")
+	case *azure.Token:
+		who, ok := w.entra.WhoIs(t.Token)
+		if !ok {
+			return "", fmt.Errorf("the fake Entra does not know the token")
+		}
+		if who.ManagedIdentity {
+			return "MI " + who.ClientID + " in " + who.TenantID, nil
+		}
+		return "app " + who.ClientID + " in " + who.TenantID, nil
 	}
 	return "", fmt.Errorf("unexpected token type %T", t)
 }

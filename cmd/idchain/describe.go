@@ -107,12 +107,27 @@ func describe(c *auth.Chain, f *chainFlags, audiences []string, audNote string) 
 		}
 
 	case azure.ProviderName:
+		imp := c.Impersonation
+		// The source's token is the client assertion of the app's hop: it
+		// is for the exchange audience, whatever the object asks for.
+		forExchange := ""
+		if imp != nil {
+			forExchange = ", for scope " + azure.TokenExchangeAudience + "/.default"
+		}
 		if !bySA {
 			d.source += " (Azure workload identity)"
-			d.hops = append(d.hops, hop{Call: "controller credentials", Details: "Azure workload identity of the controller pod"})
+			d.hops = append(d.hops, hop{Call: "controller credentials",
+				Details: "Azure workload identity of the controller pod" + forExchange})
 		} else {
 			d.hops = append(d.hops, tokenRequest, hop{Call: "Microsoft Entra ID token exchange",
-				Details: "for tenant/client " + c.Source.Identity})
+				Details: "for tenant/client " + c.Source.Identity + forExchange})
+		}
+		if imp != nil {
+			d.scopes = f.scopes
+			tenant, _ := parameter(imp.Parameters, "tenantID")
+			d.hops = append(d.hops, hop{Call: "Entra client credentials, app " + imp.Target,
+				Details: fmt.Sprintf("in tenant %s, client assertion = the source token, scopes %s", tenant.Value,
+					strings.Join(d.scopes, ", "))})
 		}
 	}
 	return d

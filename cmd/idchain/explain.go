@@ -15,6 +15,7 @@ import (
 
 	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
+	"github.com/identitychain/auth/azure"
 	"github.com/identitychain/auth/gcp"
 	"github.com/identitychain/auth/internal/quote"
 )
@@ -34,7 +35,8 @@ type explanation struct {
 	SessionName               string         `json:"sessionName,omitempty"`
 	Scopes                    []string       `json:"scopes,omitempty"`
 	// ScopesNote says where the scopes come from when not from --scopes
-	// or the default.
+	// or the provider's default: the annotation's (GCP), or idchain's
+	// default for Azure impersonation, which has none of its own.
 	ScopesNote string `json:"scopesNote,omitempty"`
 	// Parameters are the request parameters the impersonation annotation
 	// sets, as the impersonation call sends them, in the library's order.
@@ -133,9 +135,22 @@ The annotations it reads, on that ServiceAccount:
     lifetime: 30m                    # parameters: delegates, lifetime (1s to 12h)
     scopes: [https://www.googleapis.com/auth/devstorage.read_only]  # and scope, in
                                      # place of --scopes
+  azure.workload.identity/client-id: 66666666-6666-4666-8666-666666666666  # the SA's own
+  azure.workload.identity/tenant-id: 11111111-1111-4111-8111-111111111111  # managed identity
+  azure.auth.fluxcd.io/impersonate: |
+    clientID: 33333333-3333-4333-8333-333333333333   # required: the app registration
+    tenantID: contoso.onmicrosoft.com                # required: tenant ID or verified domain
+    useServiceAccount: true                          # optional
 
 The parameters are shown on the call that sends them, as sent: the API's
 names, durations in seconds, tags sorted by key, the policy compacted.
+
+On Azure the source's token is for api://AzureADTokenExchange/.default, and
+is the client assertion of Entra client credentials for the app in tenantID,
+for the object's scopes (--scopes). The library refuses Azure impersonation
+without scopes; without --scopes explain shows the chain for
+https://management.azure.com/.default and says so next to the scopes (and in
+-o json's scopesNote): the scopes are in the target's cache key.
 
 Which identity is the source of the impersonation:
 
@@ -165,6 +180,9 @@ When the library refuses, explain prints its error and exits with status 1.`,
 
   # A ServiceAccount in the cluster
   idchain explain --provider gcp -n my-app --service-account my-app
+
+  # An app registration in another tenant, for the scope an OCIRepository on ACR asks
+  idchain explain --provider azure -f serviceaccount.yaml --scopes https://containerregistry.azure.net/.default
 
   # Which rule of the impersonation policy allows it, and what the policy adds to the session
   idchain explain --provider aws --region us-east-1 -f serviceaccount.yaml --policy policy.yaml`,
@@ -269,6 +287,14 @@ func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainF
 		withPolicy = []auth.Option{auth.WithImpersonationPolicy(policy.policy)}
 	}
 	chain, err := auth.Plan(ctx, p, append(opts, withPolicy...)...)
+	if errors.Is(err, azure.ErrScopesRequired) && len(f.scopes) == 0 {
+		// The scopes are the object's: the controller asks for the ones of
+		// the service it reaches. Explain the chain for ARM's, and say so.
+		f.scopes = []string{azureDefaultScope}
+		e.Scopes, e.ScopesNote = f.scopes, azureScopesNote
+		opts = append(opts, auth.WithScopes(f.scopes...))
+		chain, err = auth.Plan(ctx, p, append(opts, withPolicy...)...)
+	}
 	if err != nil {
 		e.Refused = err.Error()
 		if lp, ok := lintProviderFor(p.GetName()); ok {
@@ -309,8 +335,11 @@ func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainF
 	d := describe(chain, f, audiences, audNote)
 	e.Source = &explainSource{Kind: string(chain.Source.Kind), Identity: chain.Source.Identity, Description: d.source}
 	e.Hops, e.Warnings = d.hops, d.warnings
-	e.Region, e.STSEndpoint, e.SessionName, e.Scopes = d.region, d.endpoint, d.sessionName, d.scopes
-	e.ScopesNote = d.scopesNote
+	e.Region, e.STSEndpoint, e.SessionName = d.region, d.endpoint, d.sessionName
+	e.Scopes = d.scopes
+	if d.scopesNote != "" {
+		e.ScopesNote = d.scopesNote
+	}
 	if imp := chain.Impersonation; imp != nil {
 		e.Target = imp.Target
 		for _, p := range imp.Parameters {
@@ -329,6 +358,13 @@ func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainF
 	}
 	return e, nil
 }
+
+// What explain assumes for an Azure impersonation without --scopes.
+const (
+	azureDefaultScope = "https://management.azure.com/.default"
+	azureScopesNote   = "idchain's default for Azure impersonation, without --scopes: pass the scopes the " +
+		"controller asks for, those of what it reaches, such as ACR's, AKS's or Key Vault's"
+)
 
 // explainRefusedPolicy says what the policy decided on a chain the
 // library refused with it. The chain planned without the policy has the

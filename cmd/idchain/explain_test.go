@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/spf13/cobra"
 
+	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/fakes"
 )
 
@@ -277,6 +278,81 @@ func TestExplainUsageErrors(t *testing.T) {
 			r := run(t, nil, tt.args...)
 			g.Expect(r.code).To(Equal(exitUsage))
 			g.Expect(r.stderr).To(HavePrefix("Error: " + tt.wantErr))
+		})
+	}
+}
+
+// TestExplainAzure pins -o json for both Azure seeds, with lockdown off
+// and on. Without --scopes explain plans for ARM's scope and says so: the
+// library refuses Azure impersonation without scopes, which are the
+// object's. The source's token is for the exchange audience whatever the
+// scopes; the app's hop and the target's key have the object's.
+func TestExplainAzure(t *testing.T) {
+	t.Parallel()
+	const (
+		arm   = "https://management.azure.com/.default"
+		vault = "https://vault.azure.net/.default"
+		note  = "idchain's default for Azure impersonation, without --scopes: pass the scopes the controller asks " +
+			"for, those of what it reaches, such as ACR's, AKS's or Key Vault's"
+	)
+	for _, tt := range []struct {
+		seed      string
+		lockdown  bool
+		wantHops  []string
+		wantError string
+	}{
+		{seed: "azure-impersonate", wantHops: []string{"controller credentials",
+			"Entra client credentials, app 33333333-3333-4333-8333-333333333333"}},
+		{seed: "azure-impersonate", lockdown: true,
+			wantError: "Error: failed to get provider identity from service account 'my-app/my-app' annotations: " +
+				"the service account names no managed identity"},
+		{seed: "azure-object-impersonate", wantHops: []string{"Kubernetes TokenRequest", "Microsoft Entra ID token exchange",
+			"Entra client credentials, app 33333333-3333-4333-8333-333333333333"}},
+		{seed: "azure-object-impersonate", lockdown: true, wantHops: []string{"Kubernetes TokenRequest",
+			"Microsoft Entra ID token exchange", "Entra client credentials, app 33333333-3333-4333-8333-333333333333"}},
+	} {
+		name := tt.seed
+		args := append(seedArgs("../../testdata/"+tt.seed+".yaml"), "-o", "json")
+		if tt.lockdown {
+			name += "-lockdown"
+			args = append(args, "--default-service-account", "default")
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			r := run(t, nil, args...)
+			checkGolden(t, filepath.Join("explain", name+".json"), r.stdout)
+			var e explanation
+			g.Expect(json.Unmarshal([]byte(r.stdout), &e)).To(Succeed())
+			g.Expect(e.Scopes).To(Equal([]string{arm}))
+			g.Expect(e.ScopesNote).To(Equal(note))
+			if tt.wantError != "" {
+				g.Expect(r.code).To(Equal(exitFindings))
+				g.Expect(r.stderr).To(HavePrefix(tt.wantError))
+				g.Expect(e.Fix).To(HavePrefix("add azure.workload.identity/client-id and tenant-id"))
+				return
+			}
+			g.Expect(r.code).To(Equal(exitOK), r.stderr)
+			var calls []string
+			for _, h := range e.Hops {
+				calls = append(calls, h.Call)
+			}
+			g.Expect(calls).To(Equal(tt.wantHops))
+			g.Expect(e.Hops[len(e.Hops)-2].Details).To(HaveSuffix(", for scope api://AzureADTokenExchange/.default"))
+			g.Expect(e.Hops[len(e.Hops)-1].Details).To(HaveSuffix("client assertion = the source token, scopes " + arm))
+			g.Expect(e.CacheKey.Source).To(ContainElement(auth.KeyInput{Name: "scopes",
+				Value: []any{"api://AzureADTokenExchange/.default"}}))
+
+			// With --scopes, they are the object's: no note, and the
+			// app's hop asks for them.
+			r = run(t, nil, append(args, "--scopes", vault)...)
+			g.Expect(r.code).To(Equal(exitOK), r.stderr)
+			e = explanation{}
+			g.Expect(json.Unmarshal([]byte(r.stdout), &e)).To(Succeed())
+			g.Expect(e.Scopes).To(Equal([]string{vault}))
+			g.Expect(e.ScopesNote).To(BeEmpty())
+			g.Expect(e.Hops[len(e.Hops)-1].Details).To(HaveSuffix("scopes " + vault))
+			g.Expect(e.Parameters).To(ContainElement(explainParameter{Field: "scopes", SentAs: "scope", Values: []string{vault}}))
 		})
 	}
 }

@@ -25,9 +25,8 @@ type finding struct {
 	// invalid-manifest, unknown-annotation, invalid-annotation,
 	// invalid-parameter (an optional request parameter of the annotation,
 	// such as duration or delegates), invalid-identity, ambiguous-source,
-	// lockdown-forbids-controller, missing-identity,
-	// azure-no-impersonation, policy-denied (with --policy: no rule of
-	// the impersonation policy allows it), refused.
+	// lockdown-forbids-controller, missing-identity, policy-denied (with
+	// --policy: no rule of the impersonation policy allows it), refused.
 	Rule    string `json:"rule"`
 	Problem string `json:"problem"`
 	Fix     string `json:"fix"`
@@ -93,26 +92,34 @@ annotation:
   gcp.auth.fluxcd.io/impersonate     gcpServiceAccount (required), useServiceAccount,
                                      and the generateAccessToken parameters delegates,
                                      lifetime, scopes
-  azure.auth.fluxcd.io/impersonate   always refused: Azure has no impersonation
+  azure.auth.fluxcd.io/impersonate   clientID (required), tenantID (required),
+                                     useServiceAccount
   eks.amazonaws.com/role-arn         the ServiceAccount's own IAM role
   iam.gke.io/gcp-service-account     the ServiceAccount's own Google service account
   gcp.auth.fluxcd.io/workload-identity-provider
+  azure.workload.identity/client-id and tenant-id
+                                     the ServiceAccount's own managed identity,
+                                     checked when it is the source of an
+                                     Azure impersonation
 
 It reports every problem the library would refuse at runtime: invalid YAML,
-unknown or missing fields, a bad role ARN or service account email, a
-request parameter the cloud would refuse (a duration out of range, a
-reserved session tag, a delegation chain that lists its own target...), an
-ambiguous source ('useServiceAccount: false' next to an identity
-annotation), and a misspelt *.auth.fluxcd.io annotation, which the library
-would silently ignore. The checks are the library's own parsers and its own
-planning function, so lint and the controllers never disagree. A finding
-points at the line of the field at fault when the annotation's value is a
-literal block ('key: |'), and at the annotation otherwise.
+unknown or missing fields, a bad role ARN, service account email, Azure
+client ID (a GUID) or tenant (a GUID or a verified domain), a request
+parameter the cloud would refuse (a duration out of range, a reserved
+session tag, a delegation chain that lists its own target...), an ambiguous
+source ('useServiceAccount: false' next to an identity annotation), a
+ServiceAccount source without its own identity, and a misspelt
+*.auth.fluxcd.io annotation, which the library would silently ignore. The
+checks are the library's own parsers and its own planning function, so lint
+and the controllers never disagree. A finding points at the line of the
+field at fault when the annotation's value is a literal block ('key: |'),
+and at the annotation otherwise.
 
 With --lockdown it also applies multi-tenancy lockdown (the controllers'
 --default-service-account flag): the controller's identity may not be the
 source ('useServiceAccount: false' is refused), and the ServiceAccount
-becomes the source, so on AWS it needs eks.amazonaws.com/role-arn.
+becomes the source, so on AWS it needs eks.amazonaws.com/role-arn, and on
+Azure azure.workload.identity/client-id and tenant-id.
 
 With --policy it also applies the platform team's impersonation policy
 (see 'idchain policy --help'), as a controller passing it to the library
@@ -125,8 +132,9 @@ policy allows is not a finding; -o json lists every decision under
 policy.decisions, with the rule that allowed it. A policy file that is not
 valid is an error (exit status 2), with the library's message.
 
-The region is set on each Flux object, not on the ServiceAccount, so lint
-does not check it. A ServiceAccount without a namespace is checked as if in
+The region and the scopes are set on each Flux object, not on the
+ServiceAccount, so lint does not check them (it plans Azure impersonation
+for ARM's scope, as any scope is accepted). A ServiceAccount without a namespace is checked as if in
 "default".
 
 Exit status: 0 when clean, 1 when there are findings, 2 when a path cannot

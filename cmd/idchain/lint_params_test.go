@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/azure"
 )
 
 // TestLintParameterFindings pins, for every bad request parameter of the
@@ -163,5 +164,55 @@ func TestSplitReason(t *testing.T) {
 			problem, fix, ok := splitReason(tt.reason)
 			NewWithT(t).Expect([]any{problem, fix, ok}).To(Equal([]any{tt.problem, tt.fix, tt.fix != ""}))
 		})
+	}
+}
+
+// TestLintAzureAnnotationFindings pins, for every Azure annotation of the
+// corpus the library refuses, the line of the field at fault, and checks
+// that the library's planning refuses it too, for the same reason: lint
+// refuses what a controller would.
+func TestLintAzureAnnotationFindings(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	const file = "testdata/lint/bad/azure-annotation.yaml"
+	type want struct {
+		line    int
+		field   string
+		problem string
+	}
+	_, report, _ := rulesOf(t, nil, file)
+	got := map[string]want{}
+	for _, f := range report.Findings {
+		g.Expect(f.Rule).To(Equal("invalid-annotation"), f.ServiceAccount)
+		g.Expect(f.Fix).To(Equal("write the value as YAML fields: 'clientID: <app registration's client ID, a GUID>' " +
+			"(required), 'tenantID: <tenant ID or verified domain>' (required) and 'useServiceAccount: true|false' (optional)"))
+		got[f.ServiceAccount] = want{f.Line, f.Field, f.Problem}
+	}
+	g.Expect(got).To(Equal(map[string]want{
+		"client-id-not-a-guid": {10, "clientID", "clientID 'my-app-registration' is not a GUID: it must look like " +
+			"00001111-aaaa-2222-bbbb-3333cccc4444, the Application (client) ID of the app registration"},
+		"client-id-placeholder": {21, "clientID", "clientID '00000000-0000-0000-0000-000000000000' is the nil GUID, " +
+			"a placeholder: set the Application (client) ID of the app registration"},
+		"tenant-common": {31, "tenantID", "tenantID 'common' names no tenant: client credentials need the ID or a " +
+			"verified domain of the tenant to get the token in"},
+		"tenant-not-a-domain": {41, "tenantID", "tenantID 'contoso' is neither a tenant ID (a GUID such as " +
+			"aaaabbbb-0000-cccc-1111-dddd2222eeee) nor a verified domain (such as contoso.onmicrosoft.com)"},
+		// A missing field is at the annotation's line.
+		"client-id-missing": {49, "", "clientID is required: the application (client) ID of the app registration, " +
+			"e.g. 'clientID: 00001111-aaaa-2222-bbbb-3333cccc4444'"},
+		"unknown-field": {60, "", "unknown field 'tenantId': did you mean 'tenantID'? field names are case-sensitive"},
+		// The scopes are the object's, not the annotation's.
+		"scopes-are-the-objects": {71, "", "unknown field 'scopes': the fields are 'clientID', 'tenantID', " +
+			"'useServiceAccount'"},
+	}))
+
+	m, err := readManifests([]string{file}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	p, _ := lintProviderFor(azure.ProviderName)
+	for _, msa := range m.serviceAccounts {
+		_, err := p.plan(msa.sa, false, nil)
+		var annErr *auth.AnnotationError
+		g.Expect(errors.As(err, &annErr)).To(BeTrue(), msa.sa.Name)
+		g.Expect(annErr.Reason).To(Equal(got[msa.sa.Name].problem), msa.sa.Name)
 	}
 }

@@ -27,6 +27,10 @@ const (
 	// lintRegion is any valid region: the region is set on the Flux
 	// object, not the ServiceAccount, so lint cannot know it.
 	lintRegion = "us-east-1"
+	// lintScope is any scope: the scopes are set on the Flux object (the
+	// controller asks for the ones of the service it reaches), not on the
+	// ServiceAccount, and Azure's impersonation is refused without them.
+	lintScope = "https://management.azure.com/.default"
 	// lintDefaultNamespace is where a ServiceAccount without a namespace
 	// lands, as with kubectl apply.
 	lintDefaultNamespace = "default"
@@ -94,8 +98,15 @@ var lintProviders = []lintProvider{
 		},
 	},
 	{
+		// Azure's client-id and tenant-id are not identity annotations
+		// here: the workload identity webhook reads them too, so they alone
+		// do not make a ServiceAccount Flux's (see checkIdentity).
 		name: azure.ProviderName, provider: azure.Provider{},
 		known: []string{azure.ImpersonateAnnotation},
+		annotationFix: "write the value as YAML fields: 'clientID: <app registration's client ID, a GUID>' " +
+			"(required), 'tenantID: <tenant ID or verified domain>' (required) and 'useServiceAccount: true|false' (optional)",
+		lockdownFix: "remove 'useServiceAccount: false' and add " + azure.ClientIDAnnotation + " and tenant-id, " +
+			"so the ServiceAccount's own managed identity is the source",
 	},
 }
 
@@ -191,7 +202,7 @@ func (p lintProvider) check(msa manifestSA, lockdown bool, policy *loadedPolicy)
 	}
 
 	impKey := p.known[0]
-	_, err := p.provider.ParseImpersonation(sa, fluxauth.WithSTSRegion(lintRegion))
+	_, err := p.provider.ParseImpersonation(sa, fluxauth.WithSTSRegion(lintRegion), fluxauth.WithScopes(lintScope))
 	parsed := err == nil
 	if annErr := (*auth.AnnotationError)(nil); errors.As(err, &annErr) {
 		out = append(out, p.annotationFinding(msa, annErr))
@@ -294,7 +305,9 @@ func (p lintProvider) checkIdentity(sa corev1.ServiceAccount, add func(key, rule
 	}
 	// Azure's client-id and tenant-id are left alone: the Azure workload
 	// identity webhook reads them too, and needs no tenant-id, so checking
-	// them would flag ServiceAccounts that never meet Flux.
+	// them would flag ServiceAccounts that never meet Flux. The chain
+	// checks them when the ServiceAccount is the source of an impersonation
+	// (missing-identity).
 	return errs
 }
 
@@ -341,6 +354,7 @@ func (p lintProvider) plan(sa corev1.ServiceAccount, lockdown bool, policy *auth
 		auth.WithServiceAccountNamespace(sa.Namespace),
 		auth.WithServiceAccountName(sa.Name),
 		auth.WithSTSRegion(lintRegion),
+		auth.WithScopes(lintScope),
 		auth.WithImpersonationPolicy(policy),
 	}
 	if lockdown {
@@ -376,9 +390,6 @@ func (p lintProvider) refusal(err error, lockdown bool) (rule, fix string) {
 			return "invalid-parameter", ""
 		}
 		return "invalid-annotation", p.annotationFix
-	case errors.Is(err, azure.ErrNoImpersonation):
-		return "azure-no-impersonation", "remove the annotation and use workload identity federation " +
-			"(" + azure.ClientIDAnnotation + " and " + azure.TenantIDAnnotation + ")"
 	case errors.Is(err, auth.ErrAmbiguousSource):
 		return "ambiguous-source", fmt.Sprintf(
 			"remove %s, or set 'useServiceAccount: true' to impersonate from it", p.provider.IdentityAnnotation())
@@ -387,13 +398,22 @@ func (p lintProvider) refusal(err error, lockdown bool) (rule, fix string) {
 	case errors.Is(err, auth.ErrLockdownForbidsControllerIdentity):
 		return "lockdown-forbids-controller", p.lockdownFix
 	case errors.Is(err, aws.ErrNoServiceAccountRole):
-		why := "'useServiceAccount: true' makes the ServiceAccount the source"
-		if lockdown {
-			why = "under lockdown the ServiceAccount, not the controller, is the source"
-		}
-		return "missing-identity", fmt.Sprintf("add %s with a role the target role trusts: %s", aws.RoleARNAnnotation, why)
+		return "missing-identity", fmt.Sprintf("add %s with a role the target role trusts: %s", aws.RoleARNAnnotation,
+			sourceWhy(lockdown))
+	case errors.Is(err, azure.ErrNoServiceAccountIdentity):
+		return "missing-identity", fmt.Sprintf("add %s and tenant-id with the managed identity the app trusts as a "+
+			"federated identity credential: %s", azure.ClientIDAnnotation, sourceWhy(lockdown))
 	}
 	return "", ""
+}
+
+// sourceWhy says why the ServiceAccount is the source of a chain that
+// needs its own identity.
+func sourceWhy(lockdown bool) string {
+	if lockdown {
+		return "under lockdown the ServiceAccount, not the controller, is the source"
+	}
+	return "'useServiceAccount: true' makes the ServiceAccount the source"
 }
 
 // lintProviderFor returns what lint knows about the named provider.

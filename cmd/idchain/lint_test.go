@@ -50,7 +50,11 @@ func TestLintCorpus(t *testing.T) {
 		{file: "lockdown-refused.yaml", lockdown: true, wantRules: []string{"lockdown-forbids-controller"}},
 		{file: "lockdown-no-role.yaml", wantRules: []string{}},
 		{file: "lockdown-no-role.yaml", lockdown: true, wantRules: []string{"missing-identity"}},
-		{file: "azure-impersonate.yaml", wantRules: []string{"azure-no-impersonation"}},
+		{file: "azure-impersonate.yaml", wantRules: []string{"invalid-annotation"}},
+		{file: "azure-annotation.yaml", wantRules: slices.Repeat([]string{"invalid-annotation"}, 7)},
+		{file: "azure-sources.yaml", wantRules: []string{"missing-identity", "ambiguous-source"}},
+		{file: "azure-sources.yaml", lockdown: true,
+			wantRules: []string{"missing-identity", "lockdown-forbids-controller", "lockdown-forbids-controller"}},
 		{file: "multi-document.yaml", wantRules: []string{"invalid-identity"}},
 		{file: "aws-parameters.yaml", wantRules: slices.Repeat([]string{"invalid-parameter"}, 8)},
 		{file: "gcp-parameters.yaml", wantRules: slices.Repeat([]string{"invalid-parameter"}, 4)},
@@ -107,31 +111,33 @@ func TestLintClean(t *testing.T) {
 			g := NewWithT(t)
 			r := run(t, nil, append(append([]string{"lint"}, flags...), "testdata/lint/clean")...)
 			g.Expect(r.code).To(Equal(exitOK), r.stdout+r.stderr)
-			g.Expect(r.stdout).To(HavePrefix("No problems. Checked 2 files, 7 ServiceAccounts, 6 with identity annotations"))
+			g.Expect(r.stdout).To(HavePrefix("No problems. Checked 3 files, 9 ServiceAccounts, 8 with identity annotations"))
 			g.Expect(r.stderr).To(BeEmpty())
 		})
 	}
 }
 
 // TestLintSeeds lints the seed manifests of the repository: the library
-// accepts every case of the proposal but the Azure one, and under lockdown
-// refuses the two controller-level AWS cases (no role for the
+// accepts every case of the proposal, and under lockdown refuses the
+// controller-level AWS and Azure cases (no role or managed identity for the
 // ServiceAccount to be the source).
 func TestLintSeeds(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	_, report, r := rulesOf(t, nil, "../../testdata")
-	g.Expect(r.code).To(Equal(exitFindings))
-	g.Expect(byFile(report)).To(Equal(map[string][]string{
-		"azure-impersonate.yaml": {"azure-no-impersonation"},
-	}))
+	g.Expect(r.code).To(Equal(exitOK), r.stdout)
+	g.Expect(report.Findings).To(BeEmpty())
 
 	_, report, _ = rulesOf(t, nil, "--lockdown", "../../testdata")
 	g.Expect(byFile(report)).To(Equal(map[string][]string{
 		"aws-controller-irsa.yaml": {"missing-identity"},
 		"aws-pod-identity.yaml":    {"missing-identity"},
-		"azure-impersonate.yaml":   {"azure-no-impersonation"},
+		"azure-impersonate.yaml":   {"missing-identity"},
 	}))
+	azure := report.Findings[2]
+	g.Expect(azure.Line).To(Equal(18), "the annotation's line")
+	g.Expect(azure.Fix).To(Equal("add azure.workload.identity/client-id and tenant-id with the managed identity the " +
+		"app trusts as a federated identity credential: under lockdown the ServiceAccount, not the controller, is the source"))
 }
 
 func byFile(r lintReport) map[string][]string {

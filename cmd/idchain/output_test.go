@@ -58,3 +58,22 @@ func TestHelpTeaches(t *testing.T) {
 	r := run(t, nil, "--help")
 	NewWithT(t).Expect(r.stdout).To(ContainSubstring("aws.auth.fluxcd.io/assume-role: |"))
 }
+
+// The help of every command names Azure impersonation as what it is now:
+// an annotation with fields, whose chain needs the object's scopes.
+func TestHelpAzure(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	r := run(t, nil, "lint", "--help")
+	g.Expect(r.stdout).To(ContainSubstring("azure.auth.fluxcd.io/impersonate   clientID (required), tenantID (required),\n"))
+	g.Expect(r.stdout).NotTo(ContainSubstring("always refused"))
+	for _, cmd := range []string{"explain", "token"} {
+		r := run(t, nil, cmd, "--help")
+		g.Expect(r.stdout).To(MatchRegexp(`--scopes strings\s+scopes of the token \(GCP defaults to cloud-platform; `+
+			`required for Azure impersonation\)`), cmd)
+	}
+	r = run(t, nil, "explain", "--help")
+	g.Expect(r.stdout).To(ContainSubstring("azure.auth.fluxcd.io/impersonate: |\n    clientID:"))
+	r = run(t, nil, "--help")
+	g.Expect(r.stdout).To(ContainSubstring("Microsoft Entra ID client\ncredentials"))
+}

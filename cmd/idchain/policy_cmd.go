@@ -72,6 +72,7 @@ any cloud call, every impersonation no rule allows.
       targets:                               # globs; {namespace} and {serviceAccount} expand
         - "arn:aws:iam::222222222222:role/{namespace}-*"
         - "{namespace}-*@target-project.iam.gserviceaccount.com"
+        - "33333333-3333-4333-8333-333333333333"  # an Azure app's client ID
   aws:                                       # optional
     tenantSessionTags: true                  # flux-tenant-namespace, flux-tenant-service-account
     sourceIdentity: true                     # SourceIdentity naming the ServiceAccount

@@ -99,9 +99,10 @@ func (a *app) newRootCmd() *cobra.Command {
 		Use:   "idchain",
 		Short: "Explain, lint, run and demo cloud identity impersonation for Flux",
 		Long: `idchain is the command-line companion of github.com/identitychain/auth, which
-lets a Flux object reach a cloud identity by impersonation: AWS STS AssumeRole
-and GCP IAM Credentials generateAccessToken, configured on the Kubernetes
-ServiceAccount the object names.
+lets a Flux object reach a cloud identity by impersonation: AWS STS AssumeRole,
+GCP IAM Credentials generateAccessToken, and Microsoft Entra ID client
+credentials of an app registration (usually in another tenant) that trusts a
+managed identity, configured on the Kubernetes ServiceAccount the object names.
 
   apiVersion: v1
   kind: ServiceAccount
@@ -113,6 +114,9 @@ ServiceAccount the object names.
         roleARN: arn:aws:iam::222222222222:role/target
       gcp.auth.fluxcd.io/impersonate: |
         gcpServiceAccount: target@target-project.iam.gserviceaccount.com
+      azure.auth.fluxcd.io/impersonate: |
+        clientID: 33333333-3333-4333-8333-333333333333
+        tenantID: contoso.onmicrosoft.com
 
 An operator's impersonation policy (auth.ParseImpersonationPolicy) says which
 namespaces may impersonate which targets; 'idchain policy check' validates it,

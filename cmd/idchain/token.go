@@ -54,7 +54,11 @@ $KUBECONFIG, ~/.kube/config) or the in-cluster configuration.
 
 On AWS the identity is verified with sts:GetCallerIdentity. On GCP and
 Azure it is the identity the chain asked for (the controller's own is read
-from the metadata server).`,
+from the metadata server).
+
+Azure impersonation (azure.auth.fluxcd.io/impersonate) needs the scopes the
+object's controller asks for, such as --scopes
+https://management.azure.com/.default: the library refuses it without.`,
 		Example: `  # The controller's own identity
   idchain token --provider aws
 
