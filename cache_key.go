@@ -144,7 +144,7 @@ func (c *Chain) writeTargetKey(w keyWriter) {
 	if c.sourceScopes != nil {
 		// The source key holds the provider's scopes, not the caller's,
 		// which the target's token is for.
-		w.list("scopes", c.opts.Scopes)
+		w.list("callerScopes", c.opts.Scopes)
 	}
 	for _, p := range imp.Parameters {
 		if p.Keys != nil {
