@@ -110,7 +110,7 @@ func TestAWSCredentialsProviderCachesAndRefreshes(t *testing.T) {
 	w.sts.AllowAssumeRole(sourceRole, targetRole)
 	kube := fakes.NewKubeClient(w.issuer, loadServiceAccount(t, "aws-object-irsa.yaml"))
 	clock := newAdapterClock()
-	tc, err := auth.NewTokenCache(10, auth.WithClock(clock.Now))
+	tc, err := auth.NewTokenCache(10, auth.CacheClock(clock.Now))
 	g.Expect(err).NotTo(HaveOccurred())
 	creds := w.provider.NewCredentialsProvider(context.Background(), myAppOptions(kube, auth.WithSTSRegion(region),
 		auth.WithTokenCache(tc, cache.InvolvedObject{Kind: "Bucket", Name: "app", Namespace: "my-app"}))...)
@@ -230,7 +230,7 @@ func TestGCPTokenSourceCachesAndRefreshes(t *testing.T) {
 	w.iam.AllowImpersonation(controllerGSA, targetGSA)
 	kube := fakes.NewKubeClient(w.issuer, loadServiceAccount(t, "gcp-controller-wif.yaml"))
 	clock := newAdapterClock()
-	tc, err := auth.NewTokenCache(10, auth.WithClock(clock.Now))
+	tc, err := auth.NewTokenCache(10, auth.CacheClock(clock.Now))
 	g.Expect(err).NotTo(HaveOccurred())
 	ts := w.provider.NewTokenSource(context.Background(), myAppOptions(kube,
 		auth.WithTokenCache(tc, cache.InvolvedObject{Kind: "Bucket", Name: "app", Namespace: "my-app"}))...)
@@ -412,7 +412,7 @@ func TestAzureTokenCredentialCachesAndRefreshes(t *testing.T) {
 	g := NewWithT(t)
 	w := newAzureWorld(t)
 	clock := newAdapterClock()
-	tc, err := auth.NewTokenCache(10, auth.WithClock(clock.Now))
+	tc, err := auth.NewTokenCache(10, auth.CacheClock(clock.Now))
 	g.Expect(err).NotTo(HaveOccurred())
 	cred := w.provider().NewTokenCredential(context.Background(), auth.WithClient(w.kube),
 		auth.WithServiceAccountNamespace("my-app"), auth.WithServiceAccountName("app"),

@@ -198,7 +198,7 @@ func TestAWSCacheFollowsDuration(t *testing.T) {
 	}
 	kube := fakes.NewKubeClient(w.issuer, sa("short", annotations("duration: 15m")), sa("long", annotations("")))
 	clock := newAdapterClock()
-	tc, err := auth.NewTokenCache(10, auth.WithClock(clock.Now))
+	tc, err := auth.NewTokenCache(10, auth.CacheClock(clock.Now))
 	g.Expect(err).NotTo(HaveOccurred())
 	assumed := func(name string) int {
 		_, err := auth.GetAccessToken(context.Background(), w.provider, auth.WithClient(kube), auth.WithSTSRegion(region),

@@ -91,7 +91,7 @@ func Plan(ctx context.Context, provider Provider, opts ...Option) (*Chain, error
 func plan(ctx context.Context, provider Provider, o *Options) (*Chain, error) {
 	c := &Chain{
 		Provider: provider.GetName(),
-		Lockdown: o.Lockdown(),
+		Lockdown: o.lockdown(),
 		Source:   Source{Kind: SourceController},
 		provider: provider,
 		opts:     o,
@@ -115,7 +115,7 @@ func plan(ctx context.Context, provider Provider, o *Options) (*Chain, error) {
 	}
 	c.serviceAccount = sa
 
-	imp, err := provider.ParseImpersonation(*sa, o.FluxOptions()...)
+	imp, err := provider.ParseImpersonation(*sa, o.fluxOptions()...)
 	if err != nil {
 		return nil, err
 	}

@@ -103,7 +103,7 @@ func TestGCPCacheFollowsLifetime(t *testing.T) {
 	long.Namespace = "my-app"
 	kube := fakes.NewKubeClient(w.issuer, short, long)
 	clock := newAdapterClock()
-	tc, err := auth.NewTokenCache(10, auth.WithClock(clock.Now))
+	tc, err := auth.NewTokenCache(10, auth.CacheClock(clock.Now))
 	g.Expect(err).NotTo(HaveOccurred())
 	calls := func(name string) int {
 		n := 0

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
 	"github.com/identitychain/auth/fakes"
 )
@@ -106,4 +107,11 @@ func (w *awsWorld) whoAmI(t *testing.T, token fluxauth.Token) string {
 		t.Fatal(err)
 	}
 	return *out.Arn
+}
+
+// applyOptions applies opts to o in order, as every call of the library does.
+func applyOptions(o *auth.Options, opts ...auth.Option) {
+	for _, opt := range opts {
+		opt(o)
+	}
 }
