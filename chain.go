@@ -27,6 +27,7 @@ const (
 
 // Source is the first link of a chain.
 type Source struct {
+	// Kind says whether the controller or a ServiceAccount is the source.
 	Kind SourceKind
 	// ServiceAccount is set when Kind is SourceServiceAccount.
 	ServiceAccount client.ObjectKey
@@ -36,6 +37,8 @@ type Source struct {
 	Identity string
 }
 
+// String describes s for people, tenant text quoted: "the controller
+// identity", "service account 'ns/name' as 'arn:...'".
 func (s Source) String() string {
 	switch {
 	case s.Kind == SourceController:

@@ -161,9 +161,9 @@ type awsIssued struct {
 // from ExternalID to SourceIdentity, are recorded as sent for AssumeRole and
 // AssumeRoleWithWebIdentity, refused calls included.
 type STSCall struct {
-	Action            string // "AssumeRole" | "AssumeRoleWithWebIdentity" | "GetCallerIdentity"
-	RoleARN           string // target role requested
-	RoleSessionName   string
+	Action            string            // "AssumeRole" | "AssumeRoleWithWebIdentity" | "GetCallerIdentity"
+	RoleARN           string            // target role requested
+	RoleSessionName   string            // as sent
 	Caller            string            // AssumeRole: role ARN owning the credentials that signed the request; web identity: JWT subject
 	Region            string            // from the SigV4 credential scope (signed calls); empty for web identity
 	Err               string            // AWS error code when refused, "" on success

@@ -10,8 +10,10 @@ package inspect
 // KeyInput is one named input of a cache key. Values are strings or string
 // lists, or nil for an annotation that is absent.
 type KeyInput struct {
-	Name  string `json:"name"`
-	Value any    `json:"value"`
+	// Name names the input, e.g. "stsRegion" or "annotation <key>".
+	Name string `json:"name"`
+	// Value is a string, a []string, or nil.
+	Value any `json:"value"`
 }
 
 var (
