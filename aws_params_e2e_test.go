@@ -47,7 +47,7 @@ func TestAWSAssumeRoleParameters(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	calls := w.sts.Calls()
 	g.Expect(calls).To(HaveLen(2))
-	g.Expect(calls[1]).To(Equal(fakes.STSCall{
+	g.Expect(calls[1]).To(Equal(fakes.AWSSTSCall{
 		Action: "AssumeRole", RoleARN: targetRole, RoleSessionName: "my-app.my-app.fluxcd.io",
 		Caller: sourceRole, Region: region,
 		ExternalID: paramsExternalID, DurationSeconds: 1800,

@@ -49,7 +49,7 @@ func loadServiceAccount(t *testing.T, name string) *corev1.ServiceAccount {
 // provider that points the real SDK at it.
 type awsWorld struct {
 	issuer   *fakes.Issuer
-	sts      *fakes.STS
+	sts      *fakes.AWSSTS
 	provider aws.Provider
 }
 
@@ -59,7 +59,7 @@ func newAWSWorld(t *testing.T) *awsWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := fakes.StartSTS(fakes.STSOptions{Issuer: issuer})
+	s := fakes.StartAWSSTS(fakes.AWSSTSOptions{Issuer: issuer})
 	t.Cleanup(s.Close)
 	return &awsWorld{issuer: issuer, sts: s, provider: aws.Provider{Implementation: s.Implementation()}}
 }
