@@ -89,7 +89,7 @@ func TestAWSCredentialsProviderImpersonates(t *testing.T) {
 			}
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(arn).To(Equal(targetSession))
-			g.Expect(w.sts.Calls()).To(Equal([]fakes.STSCall{
+			g.Expect(w.sts.Calls()).To(Equal([]fakes.AWSSTSCall{
 				{Action: "AssumeRoleWithWebIdentity", RoleARN: sourceRole, RoleSessionName: "my-app.my-app.fluxcd.io",
 					Caller: "system:serviceaccount:my-app:my-app"},
 				{Action: "AssumeRole", RoleARN: targetRole, RoleSessionName: "my-app.my-app.fluxcd.io", Caller: sourceRole, Region: region},
@@ -110,7 +110,7 @@ func TestAWSCredentialsProviderCachesAndRefreshes(t *testing.T) {
 	w.sts.AllowAssumeRole(sourceRole, targetRole)
 	kube := fakes.NewKubeClient(w.issuer, loadServiceAccount(t, "aws-object-irsa.yaml"))
 	clock := newAdapterClock()
-	tc, err := auth.NewTokenCache(10, auth.WithClock(clock.Now))
+	tc, err := auth.NewTokenCache(10, auth.CacheClock(clock.Now))
 	g.Expect(err).NotTo(HaveOccurred())
 	creds := w.provider.NewCredentialsProvider(context.Background(), myAppOptions(kube, auth.WithSTSRegion(region),
 		auth.WithTokenCache(tc, cache.InvolvedObject{Kind: "Bucket", Name: "app", Namespace: "my-app"}))...)
@@ -146,7 +146,7 @@ type gcsAPI struct {
 	seen []string // guarded by mu
 }
 
-func startGCS(t *testing.T, iam *fakes.IAMCredentials) *gcsAPI {
+func startGCS(t *testing.T, iam *fakes.GCPIAMCredentials) *gcsAPI {
 	t.Helper()
 	api := &gcsAPI{}
 	api.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -214,7 +214,7 @@ func TestGCPTokenSourceImpersonates(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(gcs.callers()).To(Equal([]string{targetGSA}))
 			calls := w.iam.Calls()
-			g.Expect(calls[len(calls)-1]).To(Equal(fakes.IAMCall{
+			g.Expect(calls[len(calls)-1]).To(Equal(fakes.GCPIAMCall{
 				Target: targetGSA, Caller: tt.grant, Scopes: []string{cloudPlatform}, Lifetime: "3600s",
 			}))
 		})
@@ -230,7 +230,7 @@ func TestGCPTokenSourceCachesAndRefreshes(t *testing.T) {
 	w.iam.AllowImpersonation(controllerGSA, targetGSA)
 	kube := fakes.NewKubeClient(w.issuer, loadServiceAccount(t, "gcp-controller-wif.yaml"))
 	clock := newAdapterClock()
-	tc, err := auth.NewTokenCache(10, auth.WithClock(clock.Now))
+	tc, err := auth.NewTokenCache(10, auth.CacheClock(clock.Now))
 	g.Expect(err).NotTo(HaveOccurred())
 	ts := w.provider.NewTokenSource(context.Background(), myAppOptions(kube,
 		auth.WithTokenCache(tc, cache.InvolvedObject{Kind: "Bucket", Name: "app", Namespace: "my-app"}))...)
@@ -412,7 +412,7 @@ func TestAzureTokenCredentialCachesAndRefreshes(t *testing.T) {
 	g := NewWithT(t)
 	w := newAzureWorld(t)
 	clock := newAdapterClock()
-	tc, err := auth.NewTokenCache(10, auth.WithClock(clock.Now))
+	tc, err := auth.NewTokenCache(10, auth.CacheClock(clock.Now))
 	g.Expect(err).NotTo(HaveOccurred())
 	cred := w.provider().NewTokenCredential(context.Background(), auth.WithClient(w.kube),
 		auth.WithServiceAccountNamespace("my-app"), auth.WithServiceAccountName("app"),

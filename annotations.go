@@ -4,21 +4,25 @@ import (
 	"errors"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/identitychain/auth/internal/annotation"
 	"github.com/identitychain/auth/internal/quote"
 )
 
 // ErrInvalidAnnotation is matched by every *AnnotationError.
 var ErrInvalidAnnotation = errors.New("invalid annotation")
 
-// AnnotationError says which annotation of which ServiceAccount is wrong and why.
+// AnnotationError says which annotation of which ServiceAccount is wrong and
+// why. Plan returns it, wrapped, for a value it refuses: one that is not of
+// the YAML subset the annotations are read as, has an unknown, missing or
+// duplicate field, or a field the cloud would refuse.
 type AnnotationError struct {
-	Key            string
+	// Key is the annotation, e.g. "aws.auth.fluxcd.io/assume-role".
+	Key string
+	// ServiceAccount carries the annotation.
 	ServiceAccount client.ObjectKey
-	Reason         string
+	// Reason says what is wrong and what to write instead.
+	Reason string
 }
 
 // Error quotes the ServiceAccount and cleans the reason: both can carry
@@ -30,30 +34,3 @@ func (e *AnnotationError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrInvalidAnnotation) true.
 func (e *AnnotationError) Unwrap() error { return ErrInvalidAnnotation }
-
-// ServiceAccountKey is the namespace/name of sa. Unlike
-// client.ObjectKeyFromObject it does not take sa's address, which would move
-// every ServiceAccount of every lookup to the heap.
-func ServiceAccountKey(sa corev1.ServiceAccount) client.ObjectKey {
-	return client.ObjectKey{Namespace: sa.Namespace, Name: sa.Name}
-}
-
-// DecodeAnnotation strictly decodes the YAML value of annotation key into
-// out, a pointer to a struct with json tags. It reports false when the
-// annotation is absent. The value is tenant-written, so it is read as a
-// YAML subset with one meaning only, bounded in size, time and memory
-// before it is parsed (see internal/annotation): one document, no anchors,
-// aliases, merge keys or tags, booleans only true/false, no nulls. A
-// present but empty value, unknown fields, wrong types and duplicate
-// fields are errors: a typo must never silently change which identity is
-// used.
-func DecodeAnnotation(sa corev1.ServiceAccount, key string, out any) (bool, error) {
-	value, ok := sa.Annotations[key]
-	if !ok {
-		return false, nil
-	}
-	if err := annotation.Decode(value, out); err != nil {
-		return true, &AnnotationError{Key: key, ServiceAccount: ServiceAccountKey(sa), Reason: err.Error()}
-	}
-	return true, nil
-}

@@ -32,7 +32,7 @@ func TestAWSPodIdentityAssumeRole(t *testing.T) {
 
 	g.Expect(agent.Requests()).To(Equal(int64(1)))
 	g.Expect(kube.TokenRequests()).To(BeZero())
-	g.Expect(w.sts.Calls()).To(Equal([]fakes.STSCall{{
+	g.Expect(w.sts.Calls()).To(Equal([]fakes.AWSSTSCall{{
 		Action: "AssumeRole", RoleARN: targetRole, RoleSessionName: "my-app.my-app.fluxcd.io",
 		Caller: controllerRole, Region: region,
 	}}))
@@ -60,7 +60,7 @@ func TestAWSControllerIRSAAssumeRole(t *testing.T) {
 	g.Expect(calls[0].RoleARN).To(Equal(controllerRole))
 	g.Expect(calls[0].Caller).To(Equal("system:serviceaccount:flux-system:source-controller"))
 	g.Expect(calls[0].Err).To(BeEmpty())
-	g.Expect(calls[1]).To(Equal(fakes.STSCall{
+	g.Expect(calls[1]).To(Equal(fakes.AWSSTSCall{
 		Action: "AssumeRole", RoleARN: targetRole, RoleSessionName: "my-app.my-app.fluxcd.io",
 		Caller: controllerRole, Region: region,
 	}))
@@ -93,7 +93,7 @@ func TestAWSObjectLevelIRSAAssumeRole(t *testing.T) {
 			g.Expect(calls[0].Action).To(Equal("AssumeRoleWithWebIdentity"))
 			g.Expect(calls[0].RoleARN).To(Equal(sourceRole))
 			g.Expect(calls[0].Caller).To(Equal("system:serviceaccount:my-app:my-app"))
-			g.Expect(calls[1]).To(Equal(fakes.STSCall{
+			g.Expect(calls[1]).To(Equal(fakes.AWSSTSCall{
 				Action: "AssumeRole", RoleARN: targetRole, RoleSessionName: "my-app.my-app.fluxcd.io",
 				Caller: sourceRole, Region: region,
 			}))

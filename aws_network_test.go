@@ -58,7 +58,7 @@ func TestAWSAssumeRoleHonoursContext(t *testing.T) {
 	g := NewWithT(t)
 	issuer, err := fakes.NewIssuer("https://kubernetes.default.svc.cluster.local")
 	g.Expect(err).NotTo(HaveOccurred())
-	slow := fakes.StartSTS(fakes.STSOptions{Issuer: issuer, Latency: time.Minute})
+	slow := fakes.StartAWSSTS(fakes.AWSSTSOptions{Issuer: issuer, Latency: time.Minute})
 	t.Cleanup(slow.Close)
 	w := &awsWorld{issuer: issuer, sts: slow}
 	w.provider.Implementation = slow.Implementation()

@@ -47,7 +47,7 @@ func TestAWSAssumeRoleParameters(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	calls := w.sts.Calls()
 	g.Expect(calls).To(HaveLen(2))
-	g.Expect(calls[1]).To(Equal(fakes.STSCall{
+	g.Expect(calls[1]).To(Equal(fakes.AWSSTSCall{
 		Action: "AssumeRole", RoleARN: targetRole, RoleSessionName: "my-app.my-app.fluxcd.io",
 		Caller: sourceRole, Region: region,
 		ExternalID: paramsExternalID, DurationSeconds: 1800,
@@ -198,7 +198,7 @@ func TestAWSCacheFollowsDuration(t *testing.T) {
 	}
 	kube := fakes.NewKubeClient(w.issuer, sa("short", annotations("duration: 15m")), sa("long", annotations("")))
 	clock := newAdapterClock()
-	tc, err := auth.NewTokenCache(10, auth.WithClock(clock.Now))
+	tc, err := auth.NewTokenCache(10, auth.CacheClock(clock.Now))
 	g.Expect(err).NotTo(HaveOccurred())
 	assumed := func(name string) int {
 		_, err := auth.GetAccessToken(context.Background(), w.provider, auth.WithClient(kube), auth.WithSTSRegion(region),

@@ -99,7 +99,7 @@ func BenchmarkTokenCacheHit(b *testing.B) {
 		}
 	})
 	b.Run("ours with metrics", func(b *testing.B) {
-		c, _ := NewTokenCache(1, WithMetricsRegisterer(prometheus.NewRegistry()))
+		c, _ := NewTokenCache(1, CacheMetricsRegisterer(prometheus.NewRegistry()))
 		_, _, _ = c.getOrFetch(ctx, "k", obj, fetch)
 		for b.Loop() {
 			_, _, _ = c.getOrFetch(ctx, "k", obj, fetch)

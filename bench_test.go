@@ -366,6 +366,6 @@ func runFleet(b *testing.B, get tokenGetter, sa string, objects []cache.Involved
 	return lat, round1
 }
 
-func fleetCloudCalls(s *fakes.STS) int {
+func fleetCloudCalls(s *fakes.AWSSTS) int {
 	return s.Count("AssumeRoleWithWebIdentity") + s.Count("AssumeRole") + s.Count("GetCallerIdentity")
 }

@@ -47,9 +47,9 @@ func newBenchIssuer(tb testing.TB) *fakes.Issuer {
 	return issuer
 }
 
-func startBenchSTS(tb testing.TB, issuer *fakes.Issuer, latency time.Duration) *fakes.STS {
+func startBenchSTS(tb testing.TB, issuer *fakes.Issuer, latency time.Duration) *fakes.AWSSTS {
 	tb.Helper()
-	s := fakes.StartSTS(fakes.STSOptions{Issuer: issuer, Latency: latency})
+	s := fakes.StartAWSSTS(fakes.AWSSTSOptions{Issuer: issuer, Latency: latency})
 	tb.Cleanup(s.Close)
 	return s
 }
@@ -61,7 +61,7 @@ type irsaWorld struct {
 	kube *benchKube
 	// sts answers after the benchmark's latency; warm trusts the same
 	// tenants and answers at once, to warm up the process untimed.
-	sts, warm *fakes.STS
+	sts, warm *fakes.AWSSTS
 }
 
 func newIRSAWorld(tb testing.TB, n int, latency time.Duration) *irsaWorld {

@@ -67,7 +67,7 @@ func TestTokenCacheObjectEvents(t *testing.T) {
 	w.sts.AllowAssumeRole(sourceRole, targetRole)
 	kube := fakes.NewKubeClient(w.issuer, loadServiceAccount(t, "aws-object-irsa.yaml"))
 	reg := prometheus.NewPedanticRegistry()
-	tc, err := auth.NewTokenCache(100, auth.WithMetricsRegisterer(reg), auth.WithMetricsPrefix("gotk_"))
+	tc, err := auth.NewTokenCache(100, auth.CacheMetricsRegisterer(reg), auth.CacheMetricsPrefix("gotk_"))
 	g.Expect(err).NotTo(HaveOccurred())
 
 	for i := range 5 {

@@ -6,13 +6,29 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+
+	"github.com/identitychain/auth/internal/inspect"
 )
 
-// KeyInput is one named input of a cache key. Values are strings or string
-// lists, or nil for an annotation that is absent.
-type KeyInput struct {
-	Name  string `json:"name"`
-	Value any    `json:"value"`
+// keyInput is one named input of a cache key, as internal/inspect shows it.
+type keyInput = inspect.KeyInput
+
+func init() {
+	inspect.SourceKeyInputs = func(chain any, audiences []string) []inspect.KeyInput {
+		var l keyList
+		chain.(*Chain).writeSourceKey(&l, audiences)
+		return l
+	}
+	inspect.TargetKeyInputs = func(chain any) []inspect.KeyInput {
+		c := chain.(*Chain)
+		if c.Impersonation == nil {
+			return nil
+		}
+		var l keyList
+		c.writeTargetKey(&l)
+		return l
+	}
+	inspect.Lockdown = func(opts any) bool { return newOptions(opts.([]Option)...).lockdown() }
 }
 
 // keyWriter receives the inputs of a key. The chain describes its inputs
@@ -68,20 +84,22 @@ func (h *keyHash) sum() string {
 }
 
 // keyList collects the inputs for display.
-type keyList []KeyInput
+type keyList []keyInput
 
-func (l *keyList) str(name, value string)           { *l = append(*l, KeyInput{name, value}) }
-func (l *keyList) list(name string, value []string) { *l = append(*l, KeyInput{name, value}) }
+func (l *keyList) str(name, value string) { *l = append(*l, keyInput{Name: name, Value: value}) }
+func (l *keyList) list(name string, value []string) {
+	*l = append(*l, keyInput{Name: name, Value: value})
+}
 func (l *keyList) annotation(key, value string, present bool) {
 	if present {
-		*l = append(*l, KeyInput{"annotation " + key, value})
+		*l = append(*l, keyInput{Name: "annotation " + key, Value: value})
 	} else {
-		*l = append(*l, KeyInput{"annotation " + key, nil})
+		*l = append(*l, keyInput{Name: "annotation " + key})
 	}
 }
 
 // hashKey hashes explicit inputs, for keys built outside the chain.
-func hashKey(inputs ...KeyInput) string {
+func hashKey(inputs ...keyInput) string {
 	h := keyHash{buf: make([]byte, 0, 256)}
 	for _, in := range inputs {
 		switch v := in.Value.(type) {
@@ -166,27 +184,6 @@ func (c *Chain) writeTargetKey(w keyWriter) {
 	// annotation gains, a change to it changes the key. Spelling it
 	// differently costs a miss, never a wrong token.
 	writeAnnotation(w, c.serviceAccount.Annotations, imp.Annotation)
-}
-
-// SourceKeyInputs returns every input of the cache key of the chain's source
-// credentials, in order, for people debugging which objects share a token.
-// audiences are the ServiceAccount token audiences (ignored for a
-// controller source).
-func (c *Chain) SourceKeyInputs(audiences []string) []KeyInput {
-	var l keyList
-	c.writeSourceKey(&l, audiences)
-	return l
-}
-
-// TargetKeyInputs returns the inputs the impersonation adds to the source
-// key, or nil when the chain impersonates nobody.
-func (c *Chain) TargetKeyInputs() []KeyInput {
-	if c.Impersonation == nil {
-		return nil
-	}
-	var l keyList
-	c.writeTargetKey(&l)
-	return l
 }
 
 func (c *Chain) sourceKey(audiences []string) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/identitychain/auth/aws"
 	"github.com/identitychain/auth/fakes"
 	"github.com/identitychain/auth/gcp"
+	"github.com/identitychain/auth/internal/inspect"
 )
 
 func planFor(t *testing.T, sa *corev1.ServiceAccount, extra ...auth.Option) *auth.Chain {
@@ -50,7 +51,7 @@ func TestCacheKeyGolden(t *testing.T) {
 	c := planFor(t, tenantSA("team-a", "app", objectLevel))
 	aud := []string{"sts.amazonaws.com"}
 
-	g.Expect(c.SourceKeyInputs(aud)).To(Equal([]auth.KeyInput{
+	g.Expect(inspect.SourceKeyInputs(c, aud)).To(Equal([]inspect.KeyInput{
 		{Name: "provider", Value: "aws"},
 		{Name: "source", Value: "service-account"},
 		{Name: "serviceAccountNamespace", Value: "team-a"},
@@ -63,7 +64,7 @@ func TestCacheKeyGolden(t *testing.T) {
 		{Name: "stsEndpoint", Value: ""},
 		{Name: "allowShellOut", Value: "false"},
 	}))
-	g.Expect(c.TargetKeyInputs()).To(Equal([]auth.KeyInput{
+	g.Expect(inspect.TargetKeyInputs(c)).To(Equal([]inspect.KeyInput{
 		{Name: "serviceAccountNamespace", Value: "team-a"},
 		{Name: "serviceAccountName", Value: "app"},
 		{Name: "target", Value: targetRole},
@@ -94,7 +95,7 @@ func TestCacheKeyGoldenParameters(t *testing.T) {
 		aws.AssumeRoleAnnotation:     paramsAnnotation,
 	}))
 	aud := []string{"sts.amazonaws.com"}
-	g.Expect(c.TargetKeyInputs()).To(Equal([]auth.KeyInput{
+	g.Expect(inspect.TargetKeyInputs(c)).To(Equal([]inspect.KeyInput{
 		{Name: "serviceAccountNamespace", Value: "team-a"},
 		{Name: "serviceAccountName", Value: "app"},
 		{Name: "target", Value: targetRole},
@@ -120,7 +121,7 @@ func TestCacheKeyGoldenParameters(t *testing.T) {
 		c, err := auth.Plan(context.Background(), gcp.Provider{}, auth.WithClient(fakes.NewKubeClient(issuer, sa)),
 			auth.WithServiceAccountNamespace("team-a"), auth.WithServiceAccountName("app"))
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(c.TargetKeyInputs()).To(Equal([]auth.KeyInput{
+		g.Expect(inspect.TargetKeyInputs(c)).To(Equal([]inspect.KeyInput{
 			{Name: "serviceAccountNamespace", Value: "team-a"},
 			{Name: "serviceAccountName", Value: "app"},
 			{Name: "target", Value: "target@target-project.iam.gserviceaccount.com"},

@@ -27,6 +27,7 @@ const (
 
 // Source is the first link of a chain.
 type Source struct {
+	// Kind says whether the controller or a ServiceAccount is the source.
 	Kind SourceKind
 	// ServiceAccount is set when Kind is SourceServiceAccount.
 	ServiceAccount client.ObjectKey
@@ -36,6 +37,8 @@ type Source struct {
 	Identity string
 }
 
+// String describes s for people, tenant text quoted: "the controller
+// identity", "service account 'ns/name' as 'arn:...'".
 func (s Source) String() string {
 	switch {
 	case s.Kind == SourceController:
@@ -91,7 +94,7 @@ func Plan(ctx context.Context, provider Provider, opts ...Option) (*Chain, error
 func plan(ctx context.Context, provider Provider, o *Options) (*Chain, error) {
 	c := &Chain{
 		Provider: provider.GetName(),
-		Lockdown: o.Lockdown(),
+		Lockdown: o.lockdown(),
 		Source:   Source{Kind: SourceController},
 		provider: provider,
 		opts:     o,
@@ -115,7 +118,7 @@ func plan(ctx context.Context, provider Provider, o *Options) (*Chain, error) {
 	}
 	c.serviceAccount = sa
 
-	imp, err := provider.ParseImpersonation(*sa, o.FluxOptions()...)
+	imp, err := provider.ParseImpersonation(*sa, o.fluxOptions()...)
 	if err != nil {
 		return nil, err
 	}

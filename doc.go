@@ -74,8 +74,8 @@
 // WithTokenCache caches source and target tokens under separate keys, so
 // many targets reached from one source cost one source exchange per
 // lifetime. A hit never waits on a network call, a valid token is served
-// while its refresh runs, hangs or fails, a fetch is bounded (WithFetchTimeout)
-// and a hung one is not joined for long (WithFetchHedgeDelay). Keys hold
+// while its refresh runs, hangs or fails, a fetch is bounded (CacheFetchTimeout)
+// and a hung one is not joined for long (CacheFetchHedgeDelay). Keys hold
 // every input that decides whose token it is, so GetAccessToken,
 // GetArtifactRegistryCredentials and GetRESTConfig of one chain share its
 // tokens. WithCache, the upstream cache, keeps working for compatibility.

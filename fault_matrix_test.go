@@ -409,7 +409,7 @@ func (c faultCase) run(t *testing.T, sweep *secretSweep) {
 func (c faultCase) exec(t *testing.T, w *faultWorld) faultResult {
 	opts := slices.Clone(w.opts)
 	if c.mode.cached {
-		tc, err := auth.NewTokenCache(10, auth.WithFetchHedgeDelay(faultHedgeDelay))
+		tc, err := auth.NewTokenCache(10, auth.CacheFetchHedgeDelay(faultHedgeDelay))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -83,8 +83,8 @@ func newScenario(t *testing.T, hop *faultHop, sweep *secretSweep, cacheOpts ...a
 	s := &scenario{faultWorld: w, clock: &faultClock{now: time.Now()},
 		failures: make(chan refreshFailure, 100), sweep: sweep}
 	cacheOpts = append([]auth.TokenCacheOption{
-		auth.WithClock(s.clock.Now),
-		auth.WithRefreshFailureHandler(func(key string, err error) {
+		auth.CacheClock(s.clock.Now),
+		auth.CacheRefreshFailureHandler(func(key string, err error) {
 			sweep.addErr(err)
 			select {
 			case s.failures <- refreshFailure{key, err}:
@@ -182,7 +182,7 @@ func TestFaultScenarioStaleWhileRevalidate(t *testing.T) {
 	runAtOnce(t, hopFaults(scenarioHops, faultHang, faultMalformed), hopFault.name, func(t *testing.T, c hopFault) {
 		hop, fault := c.hop, c.fault
 		g := NewWithT(t)
-		s := newScenario(t, hop, sweep, auth.WithFetchTimeout(scenarioFetchTimeout))
+		s := newScenario(t, hop, sweep, auth.CacheFetchTimeout(scenarioFetchTimeout))
 		old := s.good(t)
 		served := s.served()
 
@@ -249,7 +249,7 @@ func TestFaultScenarioJoinAfterRecovery(t *testing.T) {
 	}
 	runAtOnce(t, scenarioHops, func(hop *faultHop) string { return hop.name }, func(t *testing.T, hop *faultHop) {
 		g := NewWithT(t)
-		s := newScenario(t, hop, sweep, auth.WithFetchHedgeDelay(hedgeDelay))
+		s := newScenario(t, hop, sweep, auth.CacheFetchHedgeDelay(hedgeDelay))
 		hang := s.inject(faultHang)
 
 		// A first caller starts the fetch, and the others come once it

@@ -75,9 +75,9 @@ func TestSecretShapesMatchTheFakes(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	jwt, err := issuer.Sign("my-app", "my-app", []string{"sts.amazonaws.com"}, time.Hour)
 	g.Expect(err).NotTo(HaveOccurred())
-	sts := fakes.StartSTS(fakes.STSOptions{})
+	sts := fakes.StartAWSSTS(fakes.AWSSTSOptions{})
 	t.Cleanup(sts.Close)
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	googleToken, _ := iam.IssueToken(targetGSA)
 

@@ -204,8 +204,8 @@ func (w *awsWorld) faultWorld(kube *fakes.KubeClient, inject func(fakes.Fault) *
 // metadata and sets no process environment.
 type wifWorld struct {
 	issuer *fakes.Issuer
-	iam    *fakes.IAMCredentials
-	sts    *fakes.GoogleSTS
+	iam    *fakes.GCPIAMCredentials
+	sts    *fakes.GCPSTS
 	kube   *fakes.KubeClient
 }
 
@@ -215,9 +215,9 @@ func newWIFWorld(t *testing.T) *wifWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
-	sts := fakes.StartGoogleSTS(fakes.GoogleSTSOptions{Issuer: issuer, IAM: iam})
+	sts := fakes.StartGCPSTS(fakes.GCPSTSOptions{Issuer: issuer, IAM: iam})
 	t.Cleanup(sts.Close)
 	sts.AllowAudience(wipAudience)
 	iam.AllowImpersonation(fakes.FederatedPrincipal(wipAudience, fakes.ServiceAccountSubject("my-app", "my-app")), targetGSA)
@@ -235,7 +235,7 @@ func (w *wifWorld) faultWorld(inject func(fakes.Fault) *fakes.InjectedFault, ser
 	return fw
 }
 
-func gcpFaultWorld(provider gcp.Provider, iam *fakes.IAMCredentials, kube *fakes.KubeClient,
+func gcpFaultWorld(provider gcp.Provider, iam *fakes.GCPIAMCredentials, kube *fakes.KubeClient,
 	inject func(fakes.Fault) *fakes.InjectedFault, requests func() int) *faultWorld {
 	return &faultWorld{
 		provider: provider,

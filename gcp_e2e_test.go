@@ -34,30 +34,30 @@ var myAppPrincipal = fakes.FederatedPrincipal(gkeAudience, "system:serviceaccoun
 // and a provider that points the real Google libraries at them.
 type gcpWorld struct {
 	issuer   *fakes.Issuer
-	iam      *fakes.IAMCredentials
-	sts      *fakes.GoogleSTS
-	metadata *fakes.Metadata
+	iam      *fakes.GCPIAMCredentials
+	sts      *fakes.GCPSTS
+	metadata *fakes.GCPMetadata
 	provider gcp.Provider
 }
 
 func newGCPWorld(t *testing.T) *gcpWorld {
 	t.Helper()
-	return newGCPWorldWith(t, fakes.IAMCredentialsOptions{})
+	return newGCPWorldWith(t, fakes.GCPIAMCredentialsOptions{})
 }
 
 // newGCPWorldWith is newGCPWorld with IAM Credentials configured by opts.
-func newGCPWorldWith(t *testing.T, opts fakes.IAMCredentialsOptions) *gcpWorld {
+func newGCPWorldWith(t *testing.T, opts fakes.GCPIAMCredentialsOptions) *gcpWorld {
 	t.Helper()
 	issuer, err := fakes.NewIssuer("https://container.googleapis.com/v1/projects/flux-project/locations/us-central1/clusters/flux")
 	if err != nil {
 		t.Fatal(err)
 	}
-	iam := fakes.StartIAMCredentials(opts)
+	iam := fakes.StartGCPIAMCredentials(opts)
 	t.Cleanup(iam.Close)
-	sts := fakes.StartGoogleSTS(fakes.GoogleSTSOptions{Issuer: issuer, IAM: iam})
+	sts := fakes.StartGCPSTS(fakes.GCPSTSOptions{Issuer: issuer, IAM: iam})
 	t.Cleanup(sts.Close)
 	sts.AllowAudience(gkeAudience)
-	md := fakes.StartMetadata(fakes.MetadataOptions{
+	md := fakes.StartGCPMetadata(fakes.GCPMetadataOptions{
 		ProjectID: gkeProject, ClusterLocation: gkeLocation, ClusterName: gkeCluster,
 		ServiceAccountEmail: controllerGSA, IAM: iam,
 	})
@@ -94,7 +94,7 @@ func TestGCPControllerWIFImpersonate(t *testing.T) {
 	token, err := auth.GetAccessToken(context.Background(), w.provider, myAppOptions(kube)...)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	g.Expect(w.iam.Calls()).To(Equal([]fakes.IAMCall{{
+	g.Expect(w.iam.Calls()).To(Equal([]fakes.GCPIAMCall{{
 		Target: targetGSA, Caller: controllerGSA, Scopes: []string{cloudPlatform}, Lifetime: "3600s",
 	}}))
 	g.Expect(w.whoAmI(t, token)).To(Equal(targetGSA))
@@ -124,7 +124,7 @@ func TestGCPObjectLevelWIFImpersonate(t *testing.T) {
 			g.Expect(calls).To(HaveLen(2))
 			g.Expect(calls[0].Target).To(Equal(sourceGSA), "upstream's own hop to iam.gke.io/gcp-service-account")
 			g.Expect(calls[0].Caller).To(Equal(myAppPrincipal))
-			g.Expect(calls[1]).To(Equal(fakes.IAMCall{
+			g.Expect(calls[1]).To(Equal(fakes.GCPIAMCall{
 				Target: targetGSA, Caller: sourceGSA, Scopes: []string{cloudPlatform}, Lifetime: "3600s",
 			}))
 			g.Expect(w.whoAmI(t, token)).To(Equal(targetGSA))
@@ -152,7 +152,7 @@ func TestGCPObjectLevelDirectAccessImpersonate(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 
 			g.Expect(w.sts.Exchanges()).To(Equal(int64(1)))
-			g.Expect(w.iam.Calls()).To(Equal([]fakes.IAMCall{{
+			g.Expect(w.iam.Calls()).To(Equal([]fakes.GCPIAMCall{{
 				Target: targetGSA, Caller: myAppPrincipal, Scopes: []string{cloudPlatform}, Lifetime: "3600s",
 			}}))
 			g.Expect(w.whoAmI(t, token)).To(Equal(targetGSA))

@@ -58,7 +58,7 @@ func TestGCPImpersonateThroughProxy(t *testing.T) {
 func TestGCPImpersonateHonoursContext(t *testing.T) {
 	g := NewWithT(t)
 	w := newGCPWorld(t)
-	slow := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{Latency: time.Minute})
+	slow := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{Latency: time.Minute})
 	t.Cleanup(slow.Close)
 	w.iam.AllowImpersonation(controllerGSA, targetGSA)
 	provider := gcp.Provider{Implementation: fakes.NewGCPImplementation(w.sts, slow)}

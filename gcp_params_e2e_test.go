@@ -52,7 +52,7 @@ func TestGCPImpersonateDelegatesLifetimeScopes(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(w.whoAmI(t, token)).To(Equal(targetGSA))
 	calls := w.iam.Calls()
-	g.Expect(calls[len(calls)-1]).To(Equal(fakes.IAMCall{
+	g.Expect(calls[len(calls)-1]).To(Equal(fakes.GCPIAMCall{
 		Target: targetGSA, Caller: controllerGSA, Delegates: []string{hopGSA},
 		Scopes: []string{readOnly}, Lifetime: "1800s",
 	}))
@@ -80,7 +80,7 @@ func TestGCPImpersonateLongLifetime(t *testing.T) {
 	})
 	t.Run("with it", func(t *testing.T) {
 		g := NewWithT(t)
-		w := newGCPWorldWith(t, fakes.IAMCredentialsOptions{MaxLifetime: 12 * time.Hour})
+		w := newGCPWorldWith(t, fakes.GCPIAMCredentialsOptions{MaxLifetime: 12 * time.Hour})
 		w.iam.AllowImpersonation(controllerGSA, targetGSA)
 		kube := fakes.NewKubeClient(w.issuer, annotated)
 		before := time.Now()
@@ -103,7 +103,7 @@ func TestGCPCacheFollowsLifetime(t *testing.T) {
 	long.Namespace = "my-app"
 	kube := fakes.NewKubeClient(w.issuer, short, long)
 	clock := newAdapterClock()
-	tc, err := auth.NewTokenCache(10, auth.WithClock(clock.Now))
+	tc, err := auth.NewTokenCache(10, auth.CacheClock(clock.Now))
 	g.Expect(err).NotTo(HaveOccurred())
 	calls := func(name string) int {
 		n := 0

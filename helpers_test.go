@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
 	"github.com/identitychain/auth/fakes"
 )
@@ -48,7 +49,7 @@ func loadServiceAccount(t *testing.T, name string) *corev1.ServiceAccount {
 // provider that points the real SDK at it.
 type awsWorld struct {
 	issuer   *fakes.Issuer
-	sts      *fakes.STS
+	sts      *fakes.AWSSTS
 	provider aws.Provider
 }
 
@@ -58,7 +59,7 @@ func newAWSWorld(t *testing.T) *awsWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := fakes.StartSTS(fakes.STSOptions{Issuer: issuer})
+	s := fakes.StartAWSSTS(fakes.AWSSTSOptions{Issuer: issuer})
 	t.Cleanup(s.Close)
 	return &awsWorld{issuer: issuer, sts: s, provider: aws.Provider{Implementation: s.Implementation()}}
 }
@@ -106,4 +107,11 @@ func (w *awsWorld) whoAmI(t *testing.T, token fluxauth.Token) string {
 		t.Fatal(err)
 	}
 	return *out.Arn
+}
+
+// applyOptions applies opts to o in order, as every call of the library does.
+func applyOptions(o *auth.Options, opts ...auth.Option) {
+	for _, opt := range opts {
+		opt(o)
+	}
 }

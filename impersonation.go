@@ -91,7 +91,7 @@ func (c *Chain) resolve(ctx context.Context) (string, fetchFunc, error) {
 			return nil, err
 		}
 		// The provider checks what the cloud returned (expiry, empty fields).
-		return c.provider.Impersonate(ctx, source, imp, c.opts.FluxOptions()...)
+		return c.provider.Impersonate(ctx, source, imp, c.opts.fluxOptions()...)
 	}, nil
 }
 
@@ -157,7 +157,7 @@ func (c *Chain) sourceScopesOf() []string {
 // sourceFluxOptions are the upstream options of the source credentials:
 // the caller's, with the scopes the provider's impersonation needs.
 func (c *Chain) sourceFluxOptions() []fluxauth.Option {
-	fo := c.opts.FluxOptions()
+	fo := c.opts.fluxOptions()
 	if c.sourceScopes != nil {
 		fo = append(fo, fluxauth.WithScopes(c.sourceScopes...))
 	}

@@ -35,8 +35,8 @@ func (o *Options) defaultServiceAccount() string {
 	return fluxauth.GetDefaultKubeConfigServiceAccount()
 }
 
-// Lockdown reports whether multi-tenancy lockdown is on for these options.
-func (o *Options) Lockdown() bool { return o.defaultServiceAccount() != "" }
+// lockdown reports whether multi-tenancy lockdown is on for these options.
+func (o *Options) lockdown() bool { return o.defaultServiceAccount() != "" }
 
 // useServiceAccount decides whether the ServiceAccount (true) or the
 // controller (false) is the source of an impersonation, or refuses.

@@ -54,11 +54,11 @@ func TestLockdownRules(t *testing.T) {
 	}
 	defaultSA := sa("default", map[string]string{"eks.amazonaws.com/role-arn": defaultRole})
 
-	webIdentity := func(role, saName string) fakes.STSCall {
-		return fakes.STSCall{Action: "AssumeRoleWithWebIdentity", RoleARN: role, Caller: "system:serviceaccount:my-app:" + saName}
+	webIdentity := func(role, saName string) fakes.AWSSTSCall {
+		return fakes.AWSSTSCall{Action: "AssumeRoleWithWebIdentity", RoleARN: role, Caller: "system:serviceaccount:my-app:" + saName}
 	}
-	assumeRole := func(caller string) fakes.STSCall {
-		return fakes.STSCall{Action: "AssumeRole", RoleARN: targetRole, Caller: caller, Region: region,
+	assumeRole := func(caller string) fakes.AWSSTSCall {
+		return fakes.AWSSTSCall{Action: "AssumeRole", RoleARN: targetRole, Caller: caller, Region: region,
 			RoleSessionName: "my-app.app.fluxcd.io"}
 	}
 	const targetARN = "arn:aws:sts::222222222222:assumed-role/target-account-role/my-app.app.fluxcd.io"
@@ -71,8 +71,8 @@ func TestLockdownRules(t *testing.T) {
 		noRegion bool
 		gateOff  bool
 
-		wantCalls  []fakes.STSCall // compared without session names of web identity calls
-		wantWho    string          // prefix of the ARN the returned credentials belong to
+		wantCalls  []fakes.AWSSTSCall // compared without session names of web identity calls
+		wantWho    string             // prefix of the ARN the returned credentials belong to
 		wantErr    string
 		wantErrIs  error
 		wantNoCall bool
@@ -83,12 +83,12 @@ func TestLockdownRules(t *testing.T) {
 		},
 		{
 			name: "no SA named: default SA used", lockdown: lockdownOption, objects: []*corev1.ServiceAccount{defaultSA},
-			wantCalls: []fakes.STSCall{webIdentity(defaultRole, "default")},
+			wantCalls: []fakes.AWSSTSCall{webIdentity(defaultRole, "default")},
 			wantWho:   "arn:aws:sts::111111111111:assumed-role/tenant-default/",
 		},
 		{
 			name: "no SA named: default SA used", lockdown: lockdownUpstream, objects: []*corev1.ServiceAccount{defaultSA},
-			wantCalls: []fakes.STSCall{webIdentity(defaultRole, "default")},
+			wantCalls: []fakes.AWSSTSCall{webIdentity(defaultRole, "default")},
 			wantWho:   "arn:aws:sts::111111111111:assumed-role/tenant-default/",
 		},
 		{
@@ -100,49 +100,49 @@ func TestLockdownRules(t *testing.T) {
 		{
 			name: "SA named, no impersonation annotation: its own identity", lockdown: lockdownOff,
 			saName: "app", objects: []*corev1.ServiceAccount{sa("app", withRole(""))},
-			wantCalls: []fakes.STSCall{webIdentity(sourceRole, "app")},
+			wantCalls: []fakes.AWSSTSCall{webIdentity(sourceRole, "app")},
 			wantWho:   "arn:aws:sts::111111111111:assumed-role/source-account-role/",
 		},
 		{
 			name: "SA named, no impersonation annotation: its own identity", lockdown: lockdownOption,
 			saName: "app", objects: []*corev1.ServiceAccount{sa("app", withRole(""))},
-			wantCalls: []fakes.STSCall{webIdentity(sourceRole, "app")},
+			wantCalls: []fakes.AWSSTSCall{webIdentity(sourceRole, "app")},
 			wantWho:   "arn:aws:sts::111111111111:assumed-role/source-account-role/",
 		},
 		{
 			name: "useServiceAccount unset: controller is the source", lockdown: lockdownOff,
 			saName: "app", objects: []*corev1.ServiceAccount{sa("app", map[string]string{aws.AssumeRoleAnnotation: impUnset})},
-			wantCalls: []fakes.STSCall{assumeRole(controllerRole)}, wantWho: targetARN,
+			wantCalls: []fakes.AWSSTSCall{assumeRole(controllerRole)}, wantWho: targetARN,
 		},
 		{
 			name: "useServiceAccount unset: SA is the source", lockdown: lockdownOption,
 			saName: "app", objects: []*corev1.ServiceAccount{sa("app", withRole(impUnset))},
-			wantCalls: []fakes.STSCall{webIdentity(sourceRole, "app"), assumeRole(sourceRole)}, wantWho: targetARN,
+			wantCalls: []fakes.AWSSTSCall{webIdentity(sourceRole, "app"), assumeRole(sourceRole)}, wantWho: targetARN,
 		},
 		{
 			name: "useServiceAccount unset: SA is the source", lockdown: lockdownUpstream,
 			saName: "app", objects: []*corev1.ServiceAccount{sa("app", withRole(impUnset))},
-			wantCalls: []fakes.STSCall{webIdentity(sourceRole, "app"), assumeRole(sourceRole)}, wantWho: targetARN,
+			wantCalls: []fakes.AWSSTSCall{webIdentity(sourceRole, "app"), assumeRole(sourceRole)}, wantWho: targetARN,
 		},
 		{
 			name: "useServiceAccount unset: SA is the source", lockdown: lockdownUpstreamKubeConfig,
 			saName: "app", objects: []*corev1.ServiceAccount{sa("app", withRole(impUnset))},
-			wantCalls: []fakes.STSCall{webIdentity(sourceRole, "app"), assumeRole(sourceRole)}, wantWho: targetARN,
+			wantCalls: []fakes.AWSSTSCall{webIdentity(sourceRole, "app"), assumeRole(sourceRole)}, wantWho: targetARN,
 		},
 		{
 			name: "useServiceAccount true: SA is the source", lockdown: lockdownOff,
 			saName: "app", objects: []*corev1.ServiceAccount{sa("app", withRole(impTrue))},
-			wantCalls: []fakes.STSCall{webIdentity(sourceRole, "app"), assumeRole(sourceRole)}, wantWho: targetARN,
+			wantCalls: []fakes.AWSSTSCall{webIdentity(sourceRole, "app"), assumeRole(sourceRole)}, wantWho: targetARN,
 		},
 		{
 			name: "useServiceAccount true: SA is the source", lockdown: lockdownOption,
 			saName: "app", objects: []*corev1.ServiceAccount{sa("app", withRole(impTrue))},
-			wantCalls: []fakes.STSCall{webIdentity(sourceRole, "app"), assumeRole(sourceRole)}, wantWho: targetARN,
+			wantCalls: []fakes.AWSSTSCall{webIdentity(sourceRole, "app"), assumeRole(sourceRole)}, wantWho: targetARN,
 		},
 		{
 			name: "useServiceAccount false: controller is the source", lockdown: lockdownOff,
 			saName: "app", objects: []*corev1.ServiceAccount{sa("app", map[string]string{aws.AssumeRoleAnnotation: impFalse})},
-			wantCalls: []fakes.STSCall{assumeRole(controllerRole)}, wantWho: targetARN,
+			wantCalls: []fakes.AWSSTSCall{assumeRole(controllerRole)}, wantWho: targetARN,
 		},
 		{
 			name: "useServiceAccount false: refused", lockdown: lockdownOption,

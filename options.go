@@ -42,23 +42,23 @@ type Options struct {
 	Policy *ImpersonationPolicy
 }
 
-// Apply applies opts in order.
-func (o *Options) Apply(opts ...Option) {
+// apply applies opts in order.
+func (o *Options) apply(opts ...Option) {
 	for _, opt := range opts {
 		opt(o)
 	}
 }
 
-// FluxOptions returns the options to hand to the upstream providers: one
+// fluxOptions returns the options to hand to the upstream providers: one
 // that copies the upstream view as it is now.
-func (o *Options) FluxOptions() []fluxauth.Option {
+func (o *Options) fluxOptions() []fluxauth.Option {
 	view := o.Options
 	return []fluxauth.Option{func(fo *fluxauth.Options) { *fo = view }}
 }
 
 func newOptions(opts ...Option) *Options {
 	var o Options
-	o.Apply(opts...)
+	o.apply(opts...)
 	return &o
 }
 

@@ -167,7 +167,7 @@ func TestOptionsPassThroughToUpstream(t *testing.T) {
 			var want fluxauth.Options
 			want.Apply(call(row.upstream).Interface().(fluxauth.Option))
 			var got auth.Options
-			got.Apply(call(row.ours).Interface().(auth.Option))
+			call(row.ours).Interface().(auth.Option)(&got)
 
 			g.Expect(got.Options).To(Equal(want))
 			g.Expect(got.Options).NotTo(Equal(fluxauth.Options{}), "the option must set something")

@@ -38,10 +38,9 @@ func TestOptionWrittenAsFunction(t *testing.T) {
 
 	// Upstream options passed through, and functions of the upstream type.
 	var o auth.Options
-	o.Apply(auth.WithFluxOptions(fluxauth.WithSTSRegion("eu-west-1"), func(fo *fluxauth.Options) { fo.Scopes = []string{"s"} }),
+	applyOptions(&o, auth.WithFluxOptions(fluxauth.WithSTSRegion("eu-west-1"), func(fo *fluxauth.Options) { fo.Scopes = []string{"s"} }),
 		func(o *auth.Options) { o.STSEndpoint = "https://sts.eu-west-1.amazonaws.com" })
-	var view fluxauth.Options
-	view.Apply(o.FluxOptions()...)
+	view := o.Options // what the upstream providers are given
 	g.Expect(view.STSRegion).To(Equal("eu-west-1"))
 	g.Expect(view.Scopes).To(Equal([]string{"s"}))
 	g.Expect(view.STSEndpoint).To(Equal("https://sts.eu-west-1.amazonaws.com"))
@@ -54,7 +53,7 @@ func TestOptionsNeverPrintSecrets(t *testing.T) {
 	proxy, _ := url.Parse("http://proxyuser:pr0xy-s3cret@proxy.internal:3128")
 	git, _ := url.Parse("https://x-access-token:ghs_g1t-s3cret@github.com/org/repo")
 	var o auth.Options
-	o.Apply(auth.WithProxyURL(*proxy), auth.WithFluxOptions(fluxauth.WithGitURL(*git)),
+	applyOptions(&o, auth.WithProxyURL(*proxy), auth.WithFluxOptions(fluxauth.WithGitURL(*git)),
 		auth.WithCAData("-----BEGIN CERTIFICATE-----ca-s3cret"), auth.WithSTSRegion(region),
 		auth.WithServiceAccountNamespace("my-app"), auth.WithServiceAccountName("app"))
 

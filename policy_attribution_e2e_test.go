@@ -12,6 +12,7 @@ import (
 	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
 	"github.com/identitychain/auth/fakes"
+	"github.com/identitychain/auth/internal/inspect"
 )
 
 // attributionPolicy lets my-app and team-* reach the target role and asks
@@ -160,7 +161,7 @@ aws: {tenantSessionTags: true, sourceIdentity: true}
 `)))
 	plain := planFor(t, tenantSA("team-a", "app", objectLevel))
 	aud := []string{"sts.amazonaws.com"}
-	g.Expect(attributed.TargetKeyInputs()).To(Equal([]auth.KeyInput{
+	g.Expect(inspect.TargetKeyInputs(attributed)).To(Equal([]inspect.KeyInput{
 		{Name: "serviceAccountNamespace", Value: "team-a"},
 		{Name: "serviceAccountName", Value: "app"},
 		{Name: "target", Value: targetRole},

@@ -51,7 +51,7 @@ func TestPolicyInPlan(t *testing.T) {
 		w.podIdentity(t)
 		w.sts.AllowAssumeRole(controllerRole, "arn:aws:iam::222222222222:role/team-b-deploy")
 		reg := prometheus.NewRegistry()
-		tc, err := auth.NewTokenCache(10, auth.WithMetricsRegisterer(reg), auth.WithMetricsPrefix("gotk_"))
+		tc, err := auth.NewTokenCache(10, auth.CacheMetricsRegisterer(reg), auth.CacheMetricsPrefix("gotk_"))
 		g.Expect(err).NotTo(HaveOccurred())
 		sa := sa("app", controllerLevel)
 		sa.Namespace = "team-b"

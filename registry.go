@@ -50,13 +50,13 @@ func getArtifactRegistryCredentials(ctx context.Context, provider RegistryProvid
 		return nil, err
 	}
 
-	key := hashKey(KeyInput{"accessToken", tokenKey}, KeyInput{"artifactRepository", registryInput})
+	key := hashKey(keyInput{Name: "accessToken", Value: tokenKey}, keyInput{Name: "artifactRepository", Value: registryInput})
 	creds, err := c.cached(ctx, key, true, hop{kind: hopRegistry, name: artifactRepository}, func(ctx context.Context) (fluxauth.Token, error) {
 		token, err := c.cached(ctx, tokenKey, false, hop{kind: hopToken}, fetchToken)
 		if err != nil {
 			return nil, err
 		}
-		return provider.NewArtifactRegistryCredentials(ctx, registryInput, token, c.opts.FluxOptions()...)
+		return provider.NewArtifactRegistryCredentials(ctx, registryInput, token, c.opts.fluxOptions()...)
 	})
 	if err != nil {
 		return nil, err

@@ -181,7 +181,7 @@ func TestGCPArtifactRegistryLoginIsTheTargetServiceAccount(t *testing.T) {
 			g.Expect(ok).To(BeTrue(), "the password was not issued by the fake IAM Credentials")
 			g.Expect(who).To(Equal(targetGSA))
 			calls := w.iam.Calls()
-			g.Expect(calls[len(calls)-1]).To(Equal(fakes.IAMCall{
+			g.Expect(calls[len(calls)-1]).To(Equal(fakes.GCPIAMCall{
 				Target: targetGSA, Caller: map[string]string{
 					"gcp-controller-wif.yaml":       controllerGSA,
 					"gcp-object-wif.yaml":           sourceGSA,

@@ -38,7 +38,7 @@ func GetRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Opt
 
 func getRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Option) (*fluxauth.RESTConfig, error) {
 	o := newOptions(opts...)
-	perToken, err := provider.GetAccessTokenOptionsForCluster(o.FluxOptions()...)
+	perToken, err := provider.GetAccessTokenOptionsForCluster(o.fluxOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -46,8 +46,8 @@ func getRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Opt
 	var first *Chain
 	// The config carries the CA data and goes through the proxy; its
 	// tokens are keyed without them, so they are shared with GetAccessToken.
-	keys := []KeyInput{{"cluster", o.ClusterResource}, {"address", o.ClusterAddress}, {"caData", o.CAData},
-		{"proxyURL", proxyKey(o)}}
+	keys := []keyInput{{Name: "cluster", Value: o.ClusterResource}, {Name: "address", Value: o.ClusterAddress}, {Name: "caData", Value: o.CAData},
+		{Name: "proxyURL", Value: proxyKey(o)}}
 	fetches := make([]func(context.Context) (fluxauth.Token, error), len(perToken))
 	for i, extra := range perToken {
 		c, err := Plan(ctx, provider, append(slices.Clone(opts), WithFluxOptions(extra...))...)
@@ -61,7 +61,7 @@ func getRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Opt
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, KeyInput{fmt.Sprintf("accessToken%d", i), key})
+		keys = append(keys, keyInput{Name: fmt.Sprintf("accessToken%d", i), Value: key})
 		fetches[i] = func(ctx context.Context) (fluxauth.Token, error) {
 			return c.cached(ctx, key, false, hop{kind: hopToken}, fetch)
 		}
@@ -83,7 +83,7 @@ func getRESTConfig(ctx context.Context, provider RESTConfigProvider, opts ...Opt
 			}
 			tokens[i] = token
 		}
-		return provider.NewRESTConfig(ctx, tokens, o.FluxOptions()...)
+		return provider.NewRESTConfig(ctx, tokens, o.fluxOptions()...)
 	})
 	if err != nil {
 		return nil, err

@@ -107,7 +107,7 @@ func TestEKSRESTConfigIsTheTargetRole(t *testing.T) {
 				User: targetSession, Code: http.StatusCreated,
 			}}))
 			calls := w.sts.Calls()
-			g.Expect(calls[len(calls)-1]).To(Equal(fakes.STSCall{
+			g.Expect(calls[len(calls)-1]).To(Equal(fakes.AWSSTSCall{
 				Action: "GetCallerIdentity", Caller: targetRole, Region: region,
 			}), "the API server verifies the token at STS")
 		})

@@ -118,7 +118,9 @@ func NewTokenCache(capacity int, opts ...TokenCacheOption) (*TokenCache, error) 
 		now:          time.Now,
 	}
 	for _, opt := range opts {
-		opt(&o)
+		if opt.apply != nil {
+			opt.apply(&o)
+		}
 	}
 	for _, d := range []struct {
 		name  string

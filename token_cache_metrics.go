@@ -71,7 +71,7 @@ func newTokenCacheMetrics(r prometheus.Registerer, prefix string) (*tokenCacheMe
 				r.Unregister(d)
 			}
 			return nil, fmt.Errorf("failed to register token cache metrics with prefix '%s': %w. "+
-				"give each TokenCache its own prefix (WithMetricsPrefix) or registerer", prefix, err)
+				"give each TokenCache its own prefix (CacheMetricsPrefix) or registerer", prefix, err)
 		}
 		done = append(done, col)
 	}

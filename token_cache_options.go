@@ -6,8 +6,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// TokenCacheOption configures a TokenCache.
-type TokenCacheOption func(*tokenCacheOptions)
+// TokenCacheOption configures a TokenCache; the Cache* functions make them.
+// They are named apart from the Option of each call (With*), which they
+// could otherwise be taken for.
+type TokenCacheOption struct {
+	apply func(*tokenCacheOptions)
+}
+
+func cacheOption(f func(*tokenCacheOptions)) TokenCacheOption { return TokenCacheOption{apply: f} }
 
 type tokenCacheOptions struct {
 	maxDuration      time.Duration
@@ -19,59 +25,59 @@ type tokenCacheOptions struct {
 	now              func() time.Time
 }
 
-// WithMaxDuration caps how long a token is served before it is refreshed:
+// CacheMaxDuration caps how long a token is served before it is refreshed:
 // the refresh starts at 90% of the lesser of this and 80% of the token's
 // lifetime. While refreshes fail, the token is still served until it expires
 // (less the safety margin). Optional. Defaults to cache.TokenMaxDuration
 // (1h), which is also the largest value honoured, as upstream. Must be
 // greater than zero.
-func WithMaxDuration(d time.Duration) TokenCacheOption {
-	return func(o *tokenCacheOptions) { o.maxDuration = d }
+func CacheMaxDuration(d time.Duration) TokenCacheOption {
+	return cacheOption(func(o *tokenCacheOptions) { o.maxDuration = d })
 }
 
-// WithFetchTimeout bounds each fetch of a token, however many callers share
+// CacheFetchTimeout bounds each fetch of a token, however many callers share
 // it and whether or not they gave up waiting. Optional. Defaults to 30s. Must
 // be greater than zero.
-func WithFetchTimeout(d time.Duration) TokenCacheOption {
-	return func(o *tokenCacheOptions) { o.fetchTimeout = d }
+func CacheFetchTimeout(d time.Duration) TokenCacheOption {
+	return cacheOption(func(o *tokenCacheOptions) { o.fetchTimeout = d })
 }
 
-// WithFetchHedgeDelay is how long after a fetch started later misses on its
+// CacheFetchHedgeDelay is how long after a fetch started later misses on its
 // key still wait for it rather than start a new one. Within it, concurrent
 // misses make one upstream call; past it, a fetch that hangs no longer holds
 // up new callers: at most one new fetch per key starts per hedge delay, and
 // the first token any of them brings answers the callers of all. Optional.
 // Defaults to 2s. Must be greater than zero; a value at or above the fetch
 // timeout turns hedging off.
-func WithFetchHedgeDelay(d time.Duration) TokenCacheOption {
-	return func(o *tokenCacheOptions) { o.hedgeDelay = d }
+func CacheFetchHedgeDelay(d time.Duration) TokenCacheOption {
+	return cacheOption(func(o *tokenCacheOptions) { o.hedgeDelay = d })
 }
 
-// WithMetricsRegisterer registers the cache metrics on r. Optional. Defaults
+// CacheMetricsRegisterer registers the cache metrics on r. Optional. Defaults
 // to no metrics.
-func WithMetricsRegisterer(r prometheus.Registerer) TokenCacheOption {
-	return func(o *tokenCacheOptions) { o.registerer = r }
+func CacheMetricsRegisterer(r prometheus.Registerer) TokenCacheOption {
+	return cacheOption(func(o *tokenCacheOptions) { o.registerer = r })
 }
 
-// WithMetricsPrefix prefixes every metric name, e.g. "gotk_". Optional.
+// CacheMetricsPrefix prefixes every metric name, e.g. "gotk_". Optional.
 // Defaults to no prefix.
-func WithMetricsPrefix(p string) TokenCacheOption {
-	return func(o *tokenCacheOptions) { o.metricsPrefix = p }
+func CacheMetricsPrefix(p string) TokenCacheOption {
+	return cacheOption(func(o *tokenCacheOptions) { o.metricsPrefix = p })
 }
 
-// WithRefreshFailureHandler is told about each failed attempt of a background
+// CacheRefreshFailureHandler is told about each failed attempt of a background
 // refresh, whose error callers never see: they get the still-valid cached
 // token instead. Use it to log; nothing else says why a refresh failed. It
 // runs on the key's refresh goroutine, between retries, so keep it fast.
 // Optional. key is the cache key as given to the cache; err comes from the
 // provider or says that the fetch timed out.
-func WithRefreshFailureHandler(f func(key string, err error)) TokenCacheOption {
-	return func(o *tokenCacheOptions) { o.onRefreshFailure = f }
+func CacheRefreshFailureHandler(f func(key string, err error)) TokenCacheOption {
+	return cacheOption(func(o *tokenCacheOptions) { o.onRefreshFailure = f })
 }
 
-// WithClock replaces time.Now for the tokens' deadlines, for tests.
+// CacheClock replaces time.Now for the tokens' deadlines, for tests.
 // Optional. Fetch timeouts, the hedge delay and retry backoff run on the
 // runtime's timers.
-func WithClock(now func() time.Time) TokenCacheOption {
-	return func(o *tokenCacheOptions) { o.now = now }
+func CacheClock(now func() time.Time) TokenCacheOption {
+	return cacheOption(func(o *tokenCacheOptions) { o.now = now })
 }

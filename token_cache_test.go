@@ -92,13 +92,13 @@ func TestNewTokenCache_Errors(t *testing.T) {
 	}{
 		{name: "zero capacity", capacity: 0, wantErr: "invalid token cache capacity '0': must be greater than zero"},
 		{name: "negative capacity", capacity: -1, wantErr: "invalid token cache capacity '-1': must be greater than zero"},
-		{name: "zero max duration", capacity: 1, opts: []TokenCacheOption{WithMaxDuration(0)},
+		{name: "zero max duration", capacity: 1, opts: []TokenCacheOption{CacheMaxDuration(0)},
 			wantErr: "invalid token cache max duration '0s': must be greater than zero"},
-		{name: "zero fetch timeout", capacity: 1, opts: []TokenCacheOption{WithFetchTimeout(0)},
+		{name: "zero fetch timeout", capacity: 1, opts: []TokenCacheOption{CacheFetchTimeout(0)},
 			wantErr: "invalid token cache fetch timeout '0s': must be greater than zero"},
-		{name: "negative fetch timeout", capacity: 1, opts: []TokenCacheOption{WithFetchTimeout(-time.Second)},
+		{name: "negative fetch timeout", capacity: 1, opts: []TokenCacheOption{CacheFetchTimeout(-time.Second)},
 			wantErr: "invalid token cache fetch timeout '-1s': must be greater than zero"},
-		{name: "zero fetch hedge delay", capacity: 1, opts: []TokenCacheOption{WithFetchHedgeDelay(0)},
+		{name: "zero fetch hedge delay", capacity: 1, opts: []TokenCacheOption{CacheFetchHedgeDelay(0)},
 			wantErr: "invalid token cache fetch hedge delay '0s': must be greater than zero"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,15 +118,15 @@ func TestNewTokenCache_MetricsConflict(t *testing.T) {
 		t.Parallel()
 		g := NewWithT(t)
 		reg := prometheus.NewPedanticRegistry()
-		_, err := NewTokenCache(1, WithMetricsRegisterer(reg), WithMetricsPrefix("gotk_"))
+		_, err := NewTokenCache(1, CacheMetricsRegisterer(reg), CacheMetricsPrefix("gotk_"))
 		g.Expect(err).NotTo(HaveOccurred())
 
-		_, err = NewTokenCache(1, WithMetricsRegisterer(reg), WithMetricsPrefix("gotk_"))
+		_, err = NewTokenCache(1, CacheMetricsRegisterer(reg), CacheMetricsPrefix("gotk_"))
 		g.Expect(err).To(MatchError(HavePrefix("failed to register token cache metrics with prefix 'gotk_': ")))
 		var are prometheus.AlreadyRegisteredError
 		g.Expect(errors.As(err, &are)).To(BeTrue())
 
-		_, err = NewTokenCache(1, WithMetricsRegisterer(reg), WithMetricsPrefix("other_"))
+		_, err = NewTokenCache(1, CacheMetricsRegisterer(reg), CacheMetricsPrefix("other_"))
 		g.Expect(err).NotTo(HaveOccurred())
 	})
 
@@ -138,7 +138,7 @@ func TestNewTokenCache_MetricsConflict(t *testing.T) {
 		squatter := prometheus.NewGauge(prometheus.GaugeOpts{Name: "gotk_cache_evictions_total", Help: "x"})
 		g.Expect(reg.Register(squatter)).To(Succeed())
 
-		_, err := NewTokenCache(1, WithMetricsRegisterer(reg), WithMetricsPrefix("gotk_"))
+		_, err := NewTokenCache(1, CacheMetricsRegisterer(reg), CacheMetricsPrefix("gotk_"))
 		g.Expect(err).To(MatchError(HavePrefix("failed to register token cache metrics with prefix 'gotk_': ")))
 
 		// Identical collectors register only if ours are gone.
@@ -161,7 +161,7 @@ func TestTokenCache_HitAfterMiss(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	ctx := context.Background()
-	c, err := NewTokenCache(1, WithClock(newCacheTestClock().Now))
+	c, err := NewTokenCache(1, CacheClock(newCacheTestClock().Now))
 	g.Expect(err).NotTo(HaveOccurred())
 	var calls atomic.Int32
 
@@ -233,7 +233,7 @@ func TestTokenCache_DistinctKeysFetchInParallel(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	const n = 40
-	c, err := NewTokenCache(n, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+	c, err := NewTokenCache(n, CacheMetricsRegisterer(prometheus.NewPedanticRegistry()))
 	g.Expect(err).NotTo(HaveOccurred())
 
 	var inFetch atomic.Int32
@@ -390,11 +390,11 @@ func TestTokenCache_Expiry(t *testing.T) {
 		{name: "long token, at 90% of the 1h cap", lifetime: 10 * time.Hour, at: 54 * time.Minute, wantRefresh: true},
 		{name: "long token, 1ns before expiry less 30s", lifetime: 10 * time.Hour, at: 10*time.Hour - 30*time.Second - 1, wantRefresh: true},
 		{name: "long token, at expiry less 30s", lifetime: 10 * time.Hour, at: 10*time.Hour - 30*time.Second, wantMiss: true},
-		{name: "max duration above 1h is capped at 1h", opts: []TokenCacheOption{WithMaxDuration(2 * time.Hour)},
+		{name: "max duration above 1h is capped at 1h", opts: []TokenCacheOption{CacheMaxDuration(2 * time.Hour)},
 			lifetime: 10 * time.Hour, at: 54 * time.Minute, wantRefresh: true},
-		{name: "shorter max duration, 1ns before", opts: []TokenCacheOption{WithMaxDuration(10 * time.Minute)},
+		{name: "shorter max duration, 1ns before", opts: []TokenCacheOption{CacheMaxDuration(10 * time.Minute)},
 			lifetime: time.Hour, at: 9*time.Minute - 1},
-		{name: "shorter max duration, at", opts: []TokenCacheOption{WithMaxDuration(10 * time.Minute)},
+		{name: "shorter max duration, at", opts: []TokenCacheOption{CacheMaxDuration(10 * time.Minute)},
 			lifetime: time.Hour, at: 9 * time.Minute, wantRefresh: true},
 		// Fetched at +0.5s, a 10s token's monotonic deadlines are +7.7s
 		// (refresh) and +9.5s (valid), but the wall clock ones are truncated
@@ -413,7 +413,7 @@ func TestTokenCache_Expiry(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				g := NewWithT(t)
 				clock := newCacheTestClock()
-				c, err := NewTokenCache(1, append(tt.opts, WithClock(clock.Now))...)
+				c, err := NewTokenCache(1, append(tt.opts, CacheClock(clock.Now))...)
 				g.Expect(err).NotTo(HaveOccurred())
 				var calls atomic.Int32
 				ctx := context.Background()
@@ -458,7 +458,7 @@ func TestTokenCache_RefreshAhead(t *testing.T) {
 		g := NewWithT(t)
 		clock := newCacheTestClock()
 		reg := prometheus.NewPedanticRegistry()
-		c, err := NewTokenCache(1, WithClock(clock.Now), WithMetricsRegisterer(reg))
+		c, err := NewTokenCache(1, CacheClock(clock.Now), CacheMetricsRegisterer(reg))
 		g.Expect(err).NotTo(HaveOccurred())
 		ctx := context.Background()
 		var calls atomic.Int32
@@ -556,8 +556,8 @@ func TestTokenCache_ServesValidTokenWhateverItsRefreshDoes(t *testing.T) {
 				g := NewWithT(t)
 				var mu sync.Mutex
 				var reports []string
-				c, err := NewTokenCache(1, WithMetricsRegisterer(prometheus.NewPedanticRegistry()),
-					WithRefreshFailureHandler(func(key string, err error) {
+				c, err := NewTokenCache(1, CacheMetricsRegisterer(prometheus.NewPedanticRegistry()),
+					CacheRefreshFailureHandler(func(key string, err error) {
 						mu.Lock()
 						defer mu.Unlock()
 						reports = append(reports, key+": "+err.Error())
@@ -607,8 +607,8 @@ func TestTokenCache_RefreshRetriesWithBackoffUntilSuccess(t *testing.T) {
 		g := NewWithT(t)
 		var reported atomic.Int32
 		reg := prometheus.NewPedanticRegistry()
-		c, err := NewTokenCache(1, WithMetricsRegisterer(reg),
-			WithRefreshFailureHandler(func(string, error) { reported.Add(1) }))
+		c, err := NewTokenCache(1, CacheMetricsRegisterer(reg),
+			CacheRefreshFailureHandler(func(string, error) { reported.Add(1) }))
 		g.Expect(err).NotTo(HaveOccurred())
 		var calls atomic.Int32
 		_, _, err = c.getOrFetch(context.Background(), "k", cache.InvolvedObject{}, fetchToken(&calls, "old", time.Hour))
@@ -704,7 +704,7 @@ func TestTokenCache_BadSuccessIsNeverCached(t *testing.T) {
 			g := NewWithT(t)
 			clock := newCacheTestClock()
 			clock.Set(cacheTestT0.Add(tt.fetchedAt))
-			c, err := NewTokenCache(1, WithClock(clock.Now), WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+			c, err := NewTokenCache(1, CacheClock(clock.Now), CacheMetricsRegisterer(prometheus.NewPedanticRegistry()))
 			g.Expect(err).NotTo(HaveOccurred())
 			var calls atomic.Int32
 
@@ -724,7 +724,7 @@ func TestTokenCache_BadSuccessIsNeverCached(t *testing.T) {
 func TestTokenCache_MissErrorIsNotCached(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	c, err := NewTokenCache(1, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+	c, err := NewTokenCache(1, CacheMetricsRegisterer(prometheus.NewPedanticRegistry()))
 	g.Expect(err).NotTo(HaveOccurred())
 	var calls atomic.Int32
 
@@ -766,7 +766,7 @@ func TestTokenCache_ClockEviction(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			c, err := NewTokenCache(tt.capacity, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+			c, err := NewTokenCache(tt.capacity, CacheMetricsRegisterer(prometheus.NewPedanticRegistry()))
 			g.Expect(err).NotTo(HaveOccurred())
 
 			var hits strings.Builder
@@ -802,7 +802,7 @@ func TestTokenCache_ReplacingEvictsNothing(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		g := NewWithT(t)
-		c, err := NewTokenCache(3, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+		c, err := NewTokenCache(3, CacheMetricsRegisterer(prometheus.NewPedanticRegistry()))
 		g.Expect(err).NotTo(HaveOccurred())
 		var calls atomic.Int32
 		for _, k := range []string{"a", "b", "c"} {
@@ -829,7 +829,7 @@ func TestTokenCache_ConcurrentHitsAndInserts(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	const capacity, hot, inserters, insertsEach = 16, 4, 4, 500
-	c, err := NewTokenCache(capacity, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+	c, err := NewTokenCache(capacity, CacheMetricsRegisterer(prometheus.NewPedanticRegistry()))
 	g.Expect(err).NotTo(HaveOccurred())
 	var calls atomic.Int32
 	get := func(key string) error {
@@ -881,7 +881,7 @@ func TestTokenCache_Metrics(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	reg := prometheus.NewPedanticRegistry()
-	c, err := NewTokenCache(1, WithMetricsRegisterer(reg), WithMetricsPrefix("gotk_"))
+	c, err := NewTokenCache(1, CacheMetricsRegisterer(reg), CacheMetricsPrefix("gotk_"))
 	g.Expect(err).NotTo(HaveOccurred())
 	ctx := context.Background()
 	var calls atomic.Int32
@@ -1052,7 +1052,7 @@ func TestTokenCache_FetchTimeoutBoundsTheFlight(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				g := NewWithT(t)
-				c, err := NewTokenCache(1, WithFetchTimeout(5*time.Second), WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+				c, err := NewTokenCache(1, CacheFetchTimeout(5*time.Second), CacheMetricsRegisterer(prometheus.NewPedanticRegistry()))
 				g.Expect(err).NotTo(HaveOccurred())
 				release := make(chan struct{})
 				defer close(release)
@@ -1074,7 +1074,7 @@ func TestTokenCache_JoinAfterRecovery(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		g := NewWithT(t)
-		c, err := NewTokenCache(1, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+		c, err := NewTokenCache(1, CacheMetricsRegisterer(prometheus.NewPedanticRegistry()))
 		g.Expect(err).NotTo(HaveOccurred())
 		u := &flakyUpstream{}
 		u.faulty.Store(true)
@@ -1118,7 +1118,7 @@ func TestTokenCache_AtMostOneNewFlightPerHedgeDelay(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		g := NewWithT(t)
-		c, err := NewTokenCache(1, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+		c, err := NewTokenCache(1, CacheMetricsRegisterer(prometheus.NewPedanticRegistry()))
 		g.Expect(err).NotTo(HaveOccurred())
 		u := &flakyUpstream{}
 		u.faulty.Store(true)
@@ -1182,7 +1182,7 @@ func TestTokenCache_LateSuccessNeverOverwritesNewerToken(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		g := NewWithT(t)
-		c, err := NewTokenCache(1, WithMetricsRegisterer(prometheus.NewPedanticRegistry()))
+		c, err := NewTokenCache(1, CacheMetricsRegisterer(prometheus.NewPedanticRegistry()))
 		g.Expect(err).NotTo(HaveOccurred())
 		var calls atomic.Int32
 		release := make(chan struct{})
@@ -1218,7 +1218,7 @@ func TestTokenCache_LeavesNoGoroutines(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	g := NewWithT(t)
 	clock := &cacheTestClock{now: time.Now()}
-	c, err := NewTokenCache(2, WithClock(clock.Now), WithFetchHedgeDelay(time.Nanosecond))
+	c, err := NewTokenCache(2, CacheClock(clock.Now), CacheFetchHedgeDelay(time.Nanosecond))
 	g.Expect(err).NotTo(HaveOccurred())
 	var calls atomic.Int32
 	get := func(ctx context.Context, key string, fetch func(context.Context) (fluxauth.Token, error)) error {

@@ -45,7 +45,7 @@ func (s stsAt) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, o sts.Op
 // itself: reply(n) for request n (from 1) writes a reply and returns true,
 // or returns false to let the fake STS answer.
 type frontedSTS struct {
-	sts      *fakes.STS
+	sts      *fakes.AWSSTS
 	provider aws.Provider
 	source   *aws.Credentials
 	requests atomic.Int64
@@ -57,7 +57,7 @@ func startFrontedSTS(t *testing.T, reply func(n int64, w http.ResponseWriter) bo
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := fakes.StartSTS(fakes.STSOptions{Issuer: issuer})
+	s := fakes.StartAWSSTS(fakes.AWSSTSOptions{Issuer: issuer})
 	t.Cleanup(s.Close)
 	s.AllowAssumeRole(sourceRole, targetRole)
 	target, _ := url.Parse(s.URL)

@@ -29,7 +29,7 @@ const controllerRole = "arn:aws:iam::111111111111:role/flux-controller"
 // touching the process environment. It counts how often they are loaded.
 type controllerKeys struct {
 	*fakes.AWSImplementation
-	sts   *fakes.STS
+	sts   *fakes.AWSSTS
 	err   error
 	loads atomic.Int64
 
@@ -39,7 +39,7 @@ type controllerKeys struct {
 
 func newControllerKeys(t *testing.T, loadErr error) *controllerKeys {
 	t.Helper()
-	s := fakes.StartSTS(fakes.STSOptions{})
+	s := fakes.StartAWSSTS(fakes.AWSSTSOptions{})
 	t.Cleanup(s.Close)
 	return &controllerKeys{AWSImplementation: s.Implementation(), sts: s, err: loadErr}
 }

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/internal/provider"
 	"github.com/identitychain/auth/internal/quote"
 )
 
@@ -74,12 +75,12 @@ func ParseAssumeRole(sa corev1.ServiceAccount) (*AssumeRoleConfig, error) {
 
 func parseAssumeRole(sa corev1.ServiceAccount) (*AssumeRoleConfig, *assumeRoleParams, error) {
 	var conf AssumeRoleConfig
-	ok, err := auth.DecodeAnnotation(sa, AssumeRoleAnnotation, &conf)
+	ok, err := provider.DecodeAnnotation(sa, AssumeRoleAnnotation, &conf)
 	if !ok || err != nil {
 		return nil, nil, err
 	}
 	invalid := func(reason string) error {
-		return &auth.AnnotationError{Key: AssumeRoleAnnotation, ServiceAccount: auth.ServiceAccountKey(sa), Reason: reason}
+		return provider.Invalid(sa, AssumeRoleAnnotation, reason)
 	}
 	switch {
 	case conf.RoleARN == "":
@@ -111,7 +112,7 @@ func (Provider) ParseImpersonation(sa corev1.ServiceAccount, opts ...fluxauth.Op
 	}
 	var o fluxauth.Options
 	o.Apply(opts...)
-	key := auth.ServiceAccountKey(sa)
+	key := provider.Key(sa)
 	if o.STSRegion == "" {
 		return nil, fmt.Errorf("%w: service account %s asks to assume role %s. "+
 			"set the region in the object spec (auth.WithSTSRegion)", ErrRegionRequired,

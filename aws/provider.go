@@ -1,9 +1,6 @@
-// Package aws impersonates AWS IAM roles with STS AssumeRole, on top of the
-// upstream fluxcd/pkg/auth AWS provider, which supplies the source
-// credentials (EKS Pod Identity, IRSA, or the ServiceAccount's own role).
-//
-// This file is the only one that touches the upstream provider, so moving to
-// a newer fluxcd/pkg/auth changes this file alone.
+// This file is the only one that touches the upstream provider, so moving
+// to a newer fluxcd/pkg/auth changes this file alone.
+
 package aws
 
 import (

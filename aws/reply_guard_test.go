@@ -77,7 +77,7 @@ func expectSTSReplyError(g Gomega, err error, prefix, action, wantErr string, in
 
 type guardWorld struct {
 	issuer *fakes.Issuer
-	sts    *fakes.STS
+	sts    *fakes.AWSSTS
 }
 
 func startGuardWorld(t *testing.T) *guardWorld {
@@ -86,7 +86,7 @@ func startGuardWorld(t *testing.T) *guardWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := fakes.StartSTS(fakes.STSOptions{Issuer: issuer})
+	s := fakes.StartAWSSTS(fakes.AWSSTSOptions{Issuer: issuer})
 	t.Cleanup(s.Close)
 	return &guardWorld{issuer: issuer, sts: s}
 }
@@ -96,11 +96,11 @@ func startGuardWorld(t *testing.T) *guardWorld {
 func TestNewControllerTokenRefusesBadSTSReplies(t *testing.T) {
 	for _, impl := range []struct {
 		name string
-		impl func(*fakes.STS) aws.Implementation
+		impl func(*fakes.AWSSTS) aws.Implementation
 	}{
 		// The real SDK, sent to the fake by AWS_ENDPOINT_URL_STS.
-		{name: "zero Provider", impl: func(*fakes.STS) aws.Implementation { return nil }},
-		{name: "fakes Implementation", impl: func(s *fakes.STS) aws.Implementation { return s.Implementation() }},
+		{name: "zero Provider", impl: func(*fakes.AWSSTS) aws.Implementation { return nil }},
+		{name: "fakes Implementation", impl: func(s *fakes.AWSSTS) aws.Implementation { return s.Implementation() }},
 	} {
 		t.Run(impl.name, func(t *testing.T) {
 			for _, tt := range stsReplyFaults {

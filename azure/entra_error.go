@@ -50,6 +50,8 @@ type EntraError struct {
 	err error
 }
 
+// Error is Entra's refusal on one line: status, code and first sentence,
+// without trace IDs or anything secret.
 func (e *EntraError) Error() string {
 	msg := fmt.Sprintf("HTTP %d", e.StatusCode)
 	switch {
@@ -64,6 +66,7 @@ func (e *EntraError) Error() string {
 	return msg
 }
 
+// Unwrap returns azidentity's error, for errors.As.
 func (e *EntraError) Unwrap() error { return e.err }
 
 // Limits on what is read of a reply: Entra's errors are about 1 KiB, and a

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/internal/provider"
 	"github.com/identitychain/auth/internal/quote"
 )
 
@@ -63,12 +64,12 @@ var ErrScopesRequired = errors.New("the scopes of the app's token are required")
 // costs no cloud call.
 func ParseImpersonate(sa corev1.ServiceAccount) (*ImpersonateConfig, error) {
 	var conf ImpersonateConfig
-	ok, err := auth.DecodeAnnotation(sa, ImpersonateAnnotation, &conf)
+	ok, err := provider.DecodeAnnotation(sa, ImpersonateAnnotation, &conf)
 	if !ok || err != nil {
 		return nil, err
 	}
 	invalid := func(reason string) error {
-		return &auth.AnnotationError{Key: ImpersonateAnnotation, ServiceAccount: auth.ServiceAccountKey(sa), Reason: reason}
+		return provider.Invalid(sa, ImpersonateAnnotation, reason)
 	}
 	switch {
 	case conf.ClientID == "":
@@ -105,7 +106,7 @@ func (Provider) ParseImpersonation(sa corev1.ServiceAccount, opts ...fluxauth.Op
 	}
 	var o fluxauth.Options
 	o.Apply(opts...)
-	key := auth.ServiceAccountKey(sa)
+	key := provider.Key(sa)
 	if len(o.Scopes) == 0 {
 		return nil, fmt.Errorf("%w: service account %s asks for a token of app %s in tenant %s. "+
 			"set the scopes of the token (auth.WithScopes), e.g. https://management.azure.com/.default",

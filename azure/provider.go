@@ -1,15 +1,6 @@
-// Package azure reaches a Microsoft Entra ID app registration, usually in
-// another tenant, from a managed identity that the app trusts as a
-// federated identity credential, on top of the upstream fluxcd/pkg/auth
-// Azure provider, which supplies the managed identity's token (the
-// controller's AKS workload identity, or the ServiceAccount's own through
-// object-level workload identity). That token, for the audience
-// api://AzureADTokenExchange, is the client assertion of a client
-// credentials request for the app: cross-account becomes cross-tenant, with
-// no secret anywhere.
-//
-// This file is the only one that touches the upstream provider, so moving to
-// a newer fluxcd/pkg/auth changes this file alone.
+// This file is the only one that touches the upstream provider, so moving
+// to a newer fluxcd/pkg/auth changes this file alone.
+
 package azure
 
 import (

@@ -26,11 +26,11 @@ type AWSControllerImplementation struct {
 
 // ImplementationAs returns the implementation of s (see Implementation)
 // whose controller identity is creds, such as
-// PodIdentityAgent.Credentials or STS.WebIdentityCredentials. It panics
+// PodIdentityAgent.Credentials or AWSSTS.WebIdentityCredentials. It panics
 // when creds is nil, as a fixture without an identity cannot work.
-func (s *STS) ImplementationAs(creds aws.CredentialsProvider) *AWSControllerImplementation {
+func (s *AWSSTS) ImplementationAs(creds aws.CredentialsProvider) *AWSControllerImplementation {
 	if creds == nil {
-		panic("fakes: STS.ImplementationAs: creds is required")
+		panic("fakes: AWSSTS.ImplementationAs: creds is required")
 	}
 	return &AWSControllerImplementation{AWSImplementation: s.Implementation(), creds: aws.NewCredentialsCache(creds)}
 }
@@ -70,10 +70,10 @@ func (a *PodIdentityAgent) Credentials() aws.CredentialsProvider {
 // AssumeRoleWithWebIdentity at s for roleARN with the token that token
 // retrieves, for example stscreds.IdentityTokenFile or a token the
 // TokenRequest API minted.
-func (s *STS) WebIdentityCredentials(roleARN string, token stscreds.IdentityTokenRetriever) aws.CredentialsProvider {
+func (s *AWSSTS) WebIdentityCredentials(roleARN string, token stscreds.IdentityTokenRetriever) aws.CredentialsProvider {
 	if token == nil {
 		token = identityTokenFunc(func() ([]byte, error) {
-			return nil, errors.New("fakes: STS.WebIdentityCredentials: no token retriever")
+			return nil, errors.New("fakes: AWSSTS.WebIdentityCredentials: no token retriever")
 		})
 	}
 	// The region only completes the client: BaseEndpoint decides where the

@@ -15,7 +15,7 @@ import (
 
 // awsControllerARN loads the controller configuration as upstream's
 // NewControllerToken does and asks STS whose credentials it holds.
-func awsControllerARN(t *testing.T, s *fakes.STS, impl *fakes.AWSControllerImplementation, optFns ...func(*config.LoadOptions) error) string {
+func awsControllerARN(t *testing.T, s *fakes.AWSSTS, impl *fakes.AWSControllerImplementation, optFns ...func(*config.LoadOptions) error) string {
 	t.Helper()
 	g := NewWithT(t)
 	cfg, err := impl.LoadDefaultConfig(context.Background(), append([]func(*config.LoadOptions) error{
@@ -34,7 +34,7 @@ func awsControllerARN(t *testing.T, s *fakes.STS, impl *fakes.AWSControllerImple
 func TestSTS_ImplementationAs(t *testing.T) {
 	t.Parallel()
 	issuer := awsSharedIssuer()
-	s := awsStartSTS(t, fakes.STSOptions{Issuer: issuer})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: issuer})
 	s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 	agent, err := fakes.StartPodIdentityAgent(s, awsTestOtherRole)
 	if err != nil {
@@ -65,7 +65,7 @@ func TestSTS_ImplementationAs(t *testing.T) {
 func TestSTS_ImplementationAs_CallerCredentials(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	agent, err := fakes.StartPodIdentityAgent(s, awsTestOtherRole)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(agent.Close)
@@ -80,8 +80,8 @@ func TestSTS_ImplementationAs_CallerCredentials(t *testing.T) {
 func TestSTS_ImplementationAs_Refusals(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	s := awsStartSTS(t, fakes.STSOptions{Issuer: awsSharedIssuer()})
-	g.Expect(func() { s.ImplementationAs(nil) }).To(PanicWith("fakes: STS.ImplementationAs: creds is required"))
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: awsSharedIssuer()})
+	g.Expect(func() { s.ImplementationAs(nil) }).To(PanicWith("fakes: AWSSTS.ImplementationAs: creds is required"))
 
 	// An untrusted subject is refused as under IRSA.
 	token := awsSign(t, awsSharedIssuer(), awsTestNamespace, awsTestSA, "sts.amazonaws.com")
@@ -96,6 +96,6 @@ func TestSTS_ImplementationAs_Refusals(t *testing.T) {
 		LoadDefaultConfig(context.Background(), config.WithRegion(awsTestRegion))
 	g.Expect(err).NotTo(HaveOccurred())
 	_, err = cfg.Credentials.Retrieve(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring("fakes: STS.WebIdentityCredentials: no token retriever")))
+	g.Expect(err).To(MatchError(ContainSubstring("fakes: AWSSTS.WebIdentityCredentials: no token retriever")))
 	g.Expect(s.Count("AssumeRoleWithWebIdentity")).To(Equal(1))
 }

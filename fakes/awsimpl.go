@@ -35,7 +35,7 @@ type AWSImplementation struct {
 }
 
 // Implementation returns an AWSImplementation sending STS calls to s.
-func (s *STS) Implementation() *AWSImplementation {
+func (s *AWSSTS) Implementation() *AWSImplementation {
 	return &AWSImplementation{stsURL: s.URL}
 }
 

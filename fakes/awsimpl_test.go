@@ -29,7 +29,7 @@ func TestAWSImplementation_RedirectsSTS(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	issuer := awsSharedIssuer()
-	s := awsStartSTS(t, fakes.STSOptions{Issuer: issuer})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: issuer})
 	s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 	impl := s.Implementation()
 	// A real endpoint in the options must not escape to AWS.
@@ -57,7 +57,7 @@ func TestAWSImplementation_NotFaked(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	ctx := context.Background()
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	impl := s.Implementation()
 
 	_, err := impl.GetAuthorizationToken(ctx, aws.Config{})

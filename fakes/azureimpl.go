@@ -30,8 +30,11 @@ var ErrAzureNotFaked = errors.New("azure service is not faked")
 // identity ClientID of tenant TenantID (the ServiceAccount's
 // azure.workload.identity/client-id and tenant-id).
 type AzureWorkloadIdentity struct {
-	Issuer             *Issuer
-	Namespace, Name    string
+	// Issuer is the cluster's issuer, which signs the token.
+	Issuer *Issuer
+	// Namespace and Name are the controller's ServiceAccount.
+	Namespace, Name string
+	// TenantID and ClientID are the managed identity's.
 	TenantID, ClientID string
 }
 

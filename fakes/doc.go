@@ -6,7 +6,7 @@
 // All fakes are safe for concurrent use and record the calls they receive,
 // so tests can assert how often the cloud was reached (for example that a
 // cache absorbed concurrent requests). STS, PodIdentityAgent, Metadata,
-// GoogleSTS, IAMCredentials, ECR, EKS and GKE also count every HTTP request
+// GCPSTS, IAMCredentials, ECR, EKS and GKE also count every HTTP request
 // in Attempts, including those an injected fault answered.
 //
 // # Kubernetes
@@ -16,12 +16,12 @@
 // SubResource("token").Create returns such tokens for existing
 // ServiceAccounts. NewExternalIssuer and DiscoverIssuer make an Issuer that
 // trusts a real issuer's keys instead (a kube-apiserver's, whose discovery
-// document and JWKS DiscoverIssuer reads), so that STS and GoogleSTS verify
+// document and JWKS DiscoverIssuer reads), so that STS and GCPSTS verify
 // the tokens of the real TokenRequest API.
 //
 // # AWS
 //
-// StartSTS serves AssumeRoleWithWebIdentity, AssumeRole and
+// StartAWSSTS serves AssumeRoleWithWebIdentity, AssumeRole and
 // GetCallerIdentity. Web identity tokens must be signed by the configured
 // Issuer for audience sts.amazonaws.com and their subject trusted by the role
 // (AllowWebIdentity). AssumeRole must be SigV4-signed with credentials the
@@ -63,11 +63,11 @@
 // session tags.
 // BaseAWSEnv, PodIdentityEnv and IRSAEnv return the environment with which
 // the SDK's default credential chain uses them and nothing else from the
-// machine. STS.Implementation returns the SDK seam of the library's aws
+// machine. AWSSTS.Implementation returns the SDK seam of the library's aws
 // provider, pointed at the fake STS; WithECR and WithEKS add the fake ECR
-// and EKS. STS.ImplementationAs does the same with the controller's
+// and EKS. AWSSTS.ImplementationAs does the same with the controller's
 // identity given per instance (PodIdentityAgent.Credentials,
-// STS.WebIdentityCredentials) instead of through the environment, so tests
+// AWSSTS.WebIdentityCredentials) instead of through the environment, so tests
 // with different controller identities can run in parallel.
 //
 // # Google Cloud
@@ -90,7 +90,7 @@
 //
 // # Fault injection
 //
-// STS, PodIdentityAgent, Metadata, GoogleSTS, IAMCredentials, ECR, EKS and
+// STS, PodIdentityAgent, Metadata, GCPSTS, IAMCredentials, ECR, EKS and
 // GKE fail on demand, in the wire format of the service, so that tests can check how
 // code under test copes with the cloud misbehaving. A Fault says what to do:
 //

@@ -81,7 +81,7 @@ type ECR struct {
 	// URL is the base endpoint of both services.
 	URL string
 
-	sts    *STS
+	sts    *AWSSTS
 	srv    *httptest.Server
 	faults *faultSet
 	ttl    time.Duration
@@ -98,7 +98,7 @@ type ECR struct {
 
 // StartECR starts a fake ECR on 127.0.0.1 accepting credentials issued by
 // sts. Call Close when done.
-func StartECR(sts *STS, opts ECROptions) *ECR {
+func StartECR(sts *AWSSTS, opts ECROptions) *ECR {
 	e := &ECR{
 		sts:    sts,
 		faults: newFaultSet(),

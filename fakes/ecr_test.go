@@ -69,7 +69,7 @@ func TestECR_GetAuthorizationToken(t *testing.T) {
 		name     string
 		public   bool
 		allow    func(e *fakes.ECR)
-		creds    func(s *fakes.STS, clock *awsClock) aws.CredentialsProvider
+		creds    func(s *fakes.AWSSTS, clock *awsClock) aws.CredentialsProvider
 		wantCode string
 		wantMsg  string
 		// unsigned: no credential scope, so no region either.
@@ -102,7 +102,7 @@ func TestECR_GetAuthorizationToken(t *testing.T) {
 		{
 			name:  "another role allowed",
 			allow: func(e *fakes.ECR) { e.Allow(awsTestOtherRole) },
-			creds: func(s *fakes.STS, _ *awsClock) aws.CredentialsProvider {
+			creds: func(s *fakes.AWSSTS, _ *awsClock) aws.CredentialsProvider {
 				return awsStatic(s.IssueCredentials(awsTestRole))
 			},
 			wantCode: "AccessDeniedException",
@@ -110,7 +110,7 @@ func TestECR_GetAuthorizationToken(t *testing.T) {
 		{
 			name:  "credentials the fake STS did not issue",
 			allow: func(e *fakes.ECR) { e.Allow(awsTestRole) },
-			creds: func(*fakes.STS, *awsClock) aws.CredentialsProvider {
+			creds: func(*fakes.AWSSTS, *awsClock) aws.CredentialsProvider {
 				return credentials.NewStaticCredentialsProvider("ASIAOTHER", "secret", "token")
 			},
 			wantCode: "UnrecognizedClientException",
@@ -119,7 +119,7 @@ func TestECR_GetAuthorizationToken(t *testing.T) {
 		{
 			name:  "wrong secret",
 			allow: func(e *fakes.ECR) { e.Allow(awsTestRole) },
-			creds: func(s *fakes.STS, _ *awsClock) aws.CredentialsProvider {
+			creds: func(s *fakes.AWSSTS, _ *awsClock) aws.CredentialsProvider {
 				c := s.IssueCredentials(awsTestRole)
 				c.SecretAccessKey = "not-the-secret"
 				return awsStatic(c)
@@ -129,7 +129,7 @@ func TestECR_GetAuthorizationToken(t *testing.T) {
 		{
 			name:  "expired credentials",
 			allow: func(e *fakes.ECR) { e.Allow(awsTestRole) },
-			creds: func(s *fakes.STS, clock *awsClock) aws.CredentialsProvider {
+			creds: func(s *fakes.AWSSTS, clock *awsClock) aws.CredentialsProvider {
 				c := s.IssueCredentials(awsTestRole)
 				clock.Advance(2 * time.Hour)
 				return awsStatic(c)
@@ -140,7 +140,7 @@ func TestECR_GetAuthorizationToken(t *testing.T) {
 		{
 			name:     "unsigned",
 			allow:    func(e *fakes.ECR) { e.Allow(awsTestRole) },
-			creds:    func(*fakes.STS, *awsClock) aws.CredentialsProvider { return aws.AnonymousCredentials{} },
+			creds:    func(*fakes.AWSSTS, *awsClock) aws.CredentialsProvider { return aws.AnonymousCredentials{} },
 			wantCode: "MissingAuthenticationTokenException",
 			wantMsg:  "Request is missing Authentication Token",
 			unsigned: true,
@@ -150,7 +150,7 @@ func TestECR_GetAuthorizationToken(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
 			clock := newAWSClock()
-			s := awsStartSTS(t, fakes.STSOptions{Now: clock.Now})
+			s := awsStartSTS(t, fakes.AWSSTSOptions{Now: clock.Now})
 			e := fakes.StartECR(s, fakes.ECROptions{Now: clock.Now})
 			t.Cleanup(e.Close)
 			tt.allow(e)
@@ -265,7 +265,7 @@ func TestECR_Faults(t *testing.T) {
 				t.Parallel()
 				g := NewWithT(t)
 				clock := newAWSClock()
-				s := awsStartSTS(t, fakes.STSOptions{Now: clock.Now})
+				s := awsStartSTS(t, fakes.AWSSTSOptions{Now: clock.Now})
 				e := fakes.StartECR(s, fakes.ECROptions{Now: clock.Now})
 				t.Cleanup(e.Close)
 				e.Allow(awsTestRole)
@@ -290,7 +290,7 @@ func TestECR_Faults(t *testing.T) {
 	t.Run("unknown operation", func(t *testing.T) {
 		t.Parallel()
 		g := NewWithT(t)
-		s := awsStartSTS(t, fakes.STSOptions{})
+		s := awsStartSTS(t, fakes.AWSSTSOptions{})
 		e := fakes.StartECR(s, fakes.ECROptions{})
 		t.Cleanup(e.Close)
 		g.Expect(func() { e.InjectFault(fakes.Throttle().OnlyFor("GetAuthorizationToken")) }).
@@ -303,7 +303,7 @@ func TestECR_Faults(t *testing.T) {
 func TestECR_ThroughTheImplementation(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	e := fakes.StartECR(s, fakes.ECROptions{})
 	t.Cleanup(e.Close)
 	e.Allow(awsTestRole)

@@ -71,7 +71,7 @@ type EKS struct {
 	// URL is the base endpoint.
 	URL string
 
-	sts    *STS
+	sts    *AWSSTS
 	srv    *httptest.Server
 	faults *faultSet
 	// client calls the fake STS for the API servers' authenticators.
@@ -92,7 +92,7 @@ type eksCluster struct {
 
 // StartEKS starts a fake EKS on 127.0.0.1 accepting credentials issued by
 // sts. Call Close when done.
-func StartEKS(sts *STS) *EKS {
+func StartEKS(sts *AWSSTS) *EKS {
 	e := &EKS{
 		sts:      sts,
 		faults:   newFaultSet(),

@@ -33,7 +33,7 @@ const (
 // open to awsTestRole, on one clock.
 type eksWorld struct {
 	clock *awsClock
-	sts   *fakes.STS
+	sts   *fakes.AWSSTS
 	eks   *fakes.EKS
 	api   *fakes.KubeAPIServer
 }
@@ -41,7 +41,7 @@ type eksWorld struct {
 func eksStart(t *testing.T) *eksWorld {
 	t.Helper()
 	clock := newAWSClock()
-	s := awsStartSTS(t, fakes.STSOptions{Now: clock.Now})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Now: clock.Now})
 	e := fakes.StartEKS(s)
 	t.Cleanup(e.Close)
 	return &eksWorld{clock: clock, sts: s, eks: e, api: e.AddCluster(eksTestCluster, awsTestRole)}
@@ -413,7 +413,7 @@ func TestEKS_CloseDoesNotWaitForAHungSTS(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	clock := newAWSClock()
-	s := awsStartSTS(t, fakes.STSOptions{Now: clock.Now})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Now: clock.Now})
 	e := fakes.StartEKS(s)
 	w := &eksWorld{clock: clock, sts: s, eks: e, api: e.AddCluster(eksTestCluster, awsTestRole)}
 	hang := s.InjectFault(fakes.Hang().OnlyFor("GetCallerIdentity"))

@@ -69,7 +69,7 @@ func PodIdentityEnv(dir, region string, a *PodIdentityAgent) map[string]string {
 // Service Accounts: the role to assume and a token file under dir holding a
 // token issued for the service account namespace/name with audience
 // sts.amazonaws.com, and AWS_ENDPOINT_URL_STS pointing the SDK at sts.
-func IRSAEnv(dir, region string, sts *STS, issuer *Issuer, roleARN, namespace, name string) (map[string]string, error) {
+func IRSAEnv(dir, region string, sts *AWSSTS, issuer *Issuer, roleARN, namespace, name string) (map[string]string, error) {
 	token, err := issuer.Sign(namespace, name, []string{awsSTSAudience}, awsIRSATokenTTL)
 	if err != nil {
 		return nil, fmt.Errorf("failed to issue IRSA token for '%s/%s': %w", namespace, name, err)

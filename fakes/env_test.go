@@ -59,7 +59,7 @@ func TestIRSAEnv_DefaultConfig(t *testing.T) {
 			g := NewWithT(t)
 			ctx := context.Background()
 			issuer := awsSharedIssuer()
-			s := awsStartSTS(t, fakes.STSOptions{Issuer: issuer})
+			s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: issuer})
 			if tt.trusted {
 				s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 			}

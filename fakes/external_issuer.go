@@ -26,8 +26,8 @@ const externalIssuerMaxBody = 1 << 20
 // NewExternalIssuer returns an Issuer for tokens that this package does not
 // sign, such as those of a real kube-apiserver's TokenRequest API: it
 // verifies them with the public keys of jwks, the JSON Web Key Set that the
-// issuer's jwks_uri serves. STS and GoogleSTS given it (STSOptions.Issuer,
-// GoogleSTSOptions.Issuer) check those tokens exactly as they check the
+// issuer's jwks_uri serves. STS and GCPSTS given it (AWSSTSOptions.Issuer,
+// GCPSTSOptions.Issuer) check those tokens exactly as they check the
 // tokens of NewIssuer: signature (RS256 or ES256/384/512, key chosen by the
 // token's kid), iss equal to issuerURL, aud, exp and nbf without leeway.
 //

@@ -194,7 +194,7 @@ func TestSTS_ExternalIssuer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := awsStartSTS(t, fakes.STSOptions{Issuer: issuer})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: issuer})
 	s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 	sub := fakes.ServiceAccountSubject(awsTestNamespace, awsTestSA)
 	tests := []struct {
@@ -231,9 +231,9 @@ func TestGoogleSTS_ExternalIssuer(t *testing.T) {
 	key := newExtKey(t, jose.ES256, "ec")
 	issuer, err := fakes.NewExternalIssuer(extTestIssuerURL, extJWKS(t, key.public))
 	g.Expect(err).NotTo(HaveOccurred())
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
-	s := fakes.StartGoogleSTS(fakes.GoogleSTSOptions{Issuer: issuer, IAM: iam})
+	s := fakes.StartGCPSTS(fakes.GCPSTSOptions{Issuer: issuer, IAM: iam})
 	t.Cleanup(s.Close)
 	s.AllowAudience(gcpTestGKEAud)
 	sub := fakes.ServiceAccountSubject("apps", "podinfo")

@@ -35,7 +35,7 @@ const (
 // Throttle, ServerError, ResetConnection, Hang and MalformedBody answer in
 // place of the fake, after it has read the request and before it checks
 // anything: the request mints nothing and is not in the fake's call records
-// (STS.Calls, IAMCredentials.Calls, GoogleSTS.Exchanges), but Attempts and
+// (AWSSTS.Calls, GCPIAMCredentials.Calls, GCPSTS.Exchanges), but Attempts and
 // Hits count it. All but MalformedBody apply to every operation of a fake.
 //
 // ExpiredCredentials, MissingExpiry, EmptyCredentials and ClockSkew are bad

@@ -14,9 +14,9 @@ import (
 
 // Throttle the first AssumeRole, as STS does under load, and watch the real
 // SDK client meet it and then get through.
-func ExampleSTS_InjectFault() {
+func ExampleAWSSTS_InjectFault() {
 	ctx := context.Background()
-	s := fakes.StartSTS(fakes.STSOptions{})
+	s := fakes.StartAWSSTS(fakes.AWSSTSOptions{})
 	defer s.Close()
 	s.AllowAssumeRole("arn:aws:iam::123456789012:role/controller", "arn:aws:iam::210987654321:role/tenant")
 	throttle := s.InjectFault(fakes.Throttle().Times(1).OnlyFor("AssumeRole"))

@@ -41,7 +41,7 @@ func TestFaults_STSRetriedByStandardRetryer(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	ctx := faultContext(t)
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	s.AllowAssumeRole(awsTestRole, awsTestTenantRole)
 	throttle := s.InjectFault(fakes.Throttle().Times(1))
 	unavailable := s.InjectFault(fakes.ServerError(http.StatusServiceUnavailable).Times(1))
@@ -78,7 +78,7 @@ func TestFaults_STSExpiredCredentialsAreExpiredForTheFakeToo(t *testing.T) {
 		t.Run(tt.fault.String(), func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			s := awsStartSTS(t, fakes.STSOptions{})
+			s := awsStartSTS(t, fakes.AWSSTSOptions{})
 			s.AllowAssumeRole(awsTestRole, awsTestTenantRole)
 			s.InjectFault(tt.fault.OnlyFor("AssumeRole"))
 			out, err := awsSTSClient(s, awsStatic(s.IssueCredentials(awsTestRole))).AssumeRole(ctx, &sts.AssumeRoleInput{
@@ -106,7 +106,7 @@ func TestFaults_PodIdentityRetriedByContainerProvider(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	ctx := faultContext(t)
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	agent := awsStartPodIdentityAgent(t, s, awsTestRole)
 	token, err := os.ReadFile(agent.TokenFile())
 	g.Expect(err).NotTo(HaveOccurred())
@@ -129,7 +129,7 @@ func TestFaults_PodIdentityRetriedByContainerProvider(t *testing.T) {
 // source, through the metadata package's own retries. Not parallel: it
 // sets GCE_METADATA_HOST.
 func TestFaults_MetadataWithComputeTokenSource(t *testing.T) {
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	m := gcpStartMetadata(t, iam)
 	gcpSetEnv(t, m)
@@ -194,7 +194,7 @@ func TestFaults_GoogleSTSWithExternalAccount(t *testing.T) {
 		t.Run(tt.fault.String(), func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			f := gcpStartFederation(t, fakes.GoogleSTSOptions{})
+			f := gcpStartFederation(t, fakes.GCPSTSOptions{})
 			fault := f.sts.InjectFault(tt.fault)
 			subject := f.sign(t, "apps", "podinfo", gcpTestPool)
 			ts, err := f.impl.NewTokenSource(faultContext(t), gcpUpstreamConfig(gcpTestGKEAud, subject, ""))
@@ -218,7 +218,7 @@ func TestFaults_GoogleSTSWithExternalAccount(t *testing.T) {
 func TestFaults_IAMHitsOneTargetOfAChain(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	bearer, _ := iam.IssueToken(gcpTestControllerSA)
 	iam.AllowImpersonation(gcpTestControllerSA, gcpTestTenantSA)
@@ -241,7 +241,7 @@ func TestFaults_IAMHitsOneTargetOfAChain(t *testing.T) {
 func TestFaults_ExpiredIAMTokenIsRefusedByIAM(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	bearer, _ := iam.IssueToken(gcpTestControllerSA)
 	iam.AllowImpersonation(gcpTestControllerSA, gcpTestTenantSA)

@@ -108,7 +108,7 @@ func faultAWSCreds(c *sts.AssumeRoleWithWebIdentityOutput, d *sts.AssumeRoleOutp
 }
 
 // faultSTSTarget has the checks shared by both STS operations.
-func faultSTSTarget(s *fakes.STS, clock *awsClock) *faultTarget {
+func faultSTSTarget(s *fakes.AWSSTS, clock *awsClock) *faultTarget {
 	return &faultTarget{
 		inject:   s.InjectFault,
 		attempts: s.Attempts,
@@ -136,7 +136,7 @@ func faultSTSTarget(s *fakes.STS, clock *awsClock) *faultTarget {
 
 func faultStartSTSWebIdentity(t *testing.T) *faultTarget {
 	clock := newAWSClock()
-	s := awsStartSTS(t, fakes.STSOptions{Issuer: awsSharedIssuer(), Now: clock.Now})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: awsSharedIssuer(), Now: clock.Now})
 	s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 	token := awsSign(t, awsSharedIssuer(), awsTestNamespace, awsTestSA, "sts.amazonaws.com")
 	client := awsSTSClient(s, nil)
@@ -157,7 +157,7 @@ func faultStartSTSWebIdentity(t *testing.T) *faultTarget {
 
 func faultStartSTSAssumeRole(t *testing.T) *faultTarget {
 	clock := newAWSClock()
-	s := awsStartSTS(t, fakes.STSOptions{Now: clock.Now})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Now: clock.Now})
 	s.AllowAssumeRole(awsTestRole, awsTestTenantRole)
 	client := awsSTSClient(s, awsStatic(s.IssueCredentials(awsTestRole)))
 	ft := faultSTSTarget(s, clock)
@@ -176,7 +176,7 @@ func faultStartSTSAssumeRole(t *testing.T) *faultTarget {
 
 func faultStartPodIdentity(t *testing.T) *faultTarget {
 	clock := newAWSClock()
-	s := awsStartSTS(t, fakes.STSOptions{Now: clock.Now})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Now: clock.Now})
 	agent := awsStartPodIdentityAgent(t, s, awsTestRole)
 	token, err := os.ReadFile(agent.TokenFile())
 	if err != nil {
@@ -287,7 +287,7 @@ func faultHTTPClient(t *testing.T) *http.Client {
 
 func faultStartMetadata(t *testing.T) *faultTarget {
 	clock := newGCPClock()
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{Now: clock.Now})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{Now: clock.Now})
 	t.Cleanup(iam.Close)
 	m := gcpStartMetadata(t, iam)
 	client := faultHTTPClient(t)
@@ -317,7 +317,7 @@ func faultStartMetadata(t *testing.T) *faultTarget {
 }
 
 func faultStartGoogleSTS(t *testing.T) *faultTarget {
-	f := gcpStartFederation(t, fakes.GoogleSTSOptions{})
+	f := gcpStartFederation(t, fakes.GCPSTSOptions{})
 	subject := f.sign(t, "apps", "podinfo", gcpTestPool)
 	client := faultHTTPClient(t)
 	return &faultTarget{
@@ -357,7 +357,7 @@ func faultStartGoogleSTS(t *testing.T) *faultTarget {
 
 func faultStartIAM(t *testing.T) *faultTarget {
 	clock := newGCPClock()
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{Now: clock.Now})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{Now: clock.Now})
 	t.Cleanup(iam.Close)
 	bearer, _ := iam.IssueToken(gcpTestControllerSA)
 	iam.AllowImpersonation(gcpTestControllerSA, gcpTestTenantSA)
@@ -621,12 +621,12 @@ func TestFault_String(t *testing.T) {
 func TestFaults_Refused(t *testing.T) {
 	t.Parallel()
 	clock := newGCPClock()
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	agent := awsStartPodIdentityAgent(t, s, awsTestRole)
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{Now: clock.Now})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{Now: clock.Now})
 	t.Cleanup(iam.Close)
 	m := gcpStartMetadata(t, iam)
-	f := gcpStartFederation(t, fakes.GoogleSTSOptions{})
+	f := gcpStartFederation(t, fakes.GCPSTSOptions{})
 
 	for _, tt := range []struct {
 		name string
@@ -637,21 +637,21 @@ func TestFaults_Refused(t *testing.T) {
 		{"negative times", func() { fakes.Throttle().Times(-1) }, "fakes: Fault.Times needs n >= 0, got -1"},
 		{"zero fault", func() { s.InjectFault(fakes.Fault{}) }, "fakes: InjectFault needs a Fault made by a constructor such as Throttle"},
 		{"unknown action", func() { s.InjectFault(fakes.Throttle().OnlyFor("AssumeRoleWithSAML")) },
-			"fakes: STS.InjectFault: unknown Action 'AssumeRoleWithSAML'"},
+			"fakes: AWSSTS.InjectFault: unknown Action 'AssumeRoleWithSAML'"},
 		{"no credentials from GetCallerIdentity", func() { s.InjectFault(fakes.EmptyCredentials().OnlyFor("GetCallerIdentity")) },
 			`fakes: EmptyCredentials().OnlyFor("GetCallerIdentity") can never apply: GetCallerIdentity returns no credentials`},
 		{"agent path", func() { agent.InjectFault(fakes.Hang().OnlyFor("/v2/credentials")) },
 			"fakes: PodIdentityAgent.InjectFault: unknown operation '/v2/credentials': the agent serves /v1/credentials"},
 		{"metadata path", func() { m.InjectFault(fakes.Hang().OnlyFor("instance/service-accounts/default/token")) },
-			`fakes: Metadata.InjectFault: unknown operation 'instance/service-accounts/default/token': want "/" or a path under /computeMetadata/v1/`},
+			`fakes: GCPMetadata.InjectFault: unknown operation 'instance/service-accounts/default/token': want "/" or a path under /computeMetadata/v1/`},
 		{"no credentials from project-id", func() { m.InjectFault(fakes.MalformedBody().OnlyFor("/computeMetadata/v1/project/project-id")) },
 			`fakes: MalformedBody().OnlyFor("/computeMetadata/v1/project/project-id") can never apply: only token paths return credentials`},
 		{"google sts path", func() { f.sts.InjectFault(fakes.Throttle().OnlyFor("token")) },
-			`fakes: GoogleSTS.InjectFault: unknown operation 'token': want "/v1/token" or "/v1/introspect"`},
+			`fakes: GCPSTS.InjectFault: unknown operation 'token': want "/v1/token" or "/v1/introspect"`},
 		{"no credentials from introspect", func() { f.sts.InjectFault(fakes.ClockSkew(time.Hour).OnlyFor("/v1/introspect")) },
 			`fakes: ClockSkew(1h0m0s).OnlyFor("/v1/introspect") can never apply: /v1/introspect returns no credentials`},
 		{"iam path", func() { iam.InjectFault(fakes.Throttle().OnlyFor("generateAccessToken")) },
-			"fakes: IAMCredentials.InjectFault: unknown operation 'generateAccessToken': want /v1/projects/-/serviceAccounts/<email>:generateAccessToken"},
+			"fakes: GCPIAMCredentials.InjectFault: unknown operation 'generateAccessToken': want /v1/projects/-/serviceAccounts/<email>:generateAccessToken"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -666,7 +666,7 @@ func TestFaults_OnlyFor(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	ctx := faultContext(t)
-	s := awsStartSTS(t, fakes.STSOptions{Issuer: awsSharedIssuer()})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: awsSharedIssuer()})
 	s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 	s.AllowAssumeRole(awsTestRole, awsTestTenantRole)
 	signed := awsSTSClient(s, awsStatic(s.IssueCredentials(awsTestRole)))
@@ -704,7 +704,7 @@ func TestFaults_PassByRequestsWithoutCredentials(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	ctx := faultContext(t)
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	m := gcpStartMetadata(t, iam)
 	client := faultHTTPClient(t)
@@ -733,7 +733,7 @@ func TestFaults_PassByRequestsWithoutCredentials(t *testing.T) {
 func TestInjectedFault_WaitHits(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	fault := s.InjectFault(fakes.Throttle())
 	g.Expect(fault.WaitHits(t.Context(), 0)).To(Succeed())
 

@@ -29,13 +29,13 @@ const gcpMetadataTimeout = 30 * time.Second
 // GCPControllerImplementation is immutable and safe for concurrent use.
 type GCPControllerImplementation struct {
 	*GCPImplementation
-	md *Metadata
+	md *GCPMetadata
 }
 
 // NewGCPControllerImplementation returns an implementation that exchanges
 // at sts, impersonates at iam and takes the controller's tokens from md.
 // All are required.
-func NewGCPControllerImplementation(sts *GoogleSTS, iam *IAMCredentials, md *Metadata) *GCPControllerImplementation {
+func NewGCPControllerImplementation(sts *GCPSTS, iam *GCPIAMCredentials, md *GCPMetadata) *GCPControllerImplementation {
 	return &GCPControllerImplementation{GCPImplementation: NewGCPImplementation(sts, iam), md: md}
 }
 

@@ -23,9 +23,9 @@ func (c *gcpCountingTransport) RoundTrip(r *http.Request) (*http.Response, error
 // none configured through the environment.
 func TestGCPControllerImplementation(t *testing.T) {
 	t.Parallel()
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
-	sts := fakes.StartGoogleSTS(fakes.GoogleSTSOptions{Issuer: awsSharedIssuer(), IAM: iam})
+	sts := fakes.StartGCPSTS(fakes.GCPSTSOptions{Issuer: awsSharedIssuer(), IAM: iam})
 	t.Cleanup(sts.Close)
 	for _, email := range []string{
 		"controller-a@flux-test-project.iam.gserviceaccount.com",
@@ -34,7 +34,7 @@ func TestGCPControllerImplementation(t *testing.T) {
 		t.Run(email, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			md := fakes.StartMetadata(fakes.MetadataOptions{
+			md := fakes.StartGCPMetadata(fakes.GCPMetadataOptions{
 				ProjectID: gcpTestProject, ClusterLocation: gcpTestLocation, ClusterName: gcpTestCluster,
 				ServiceAccountEmail: email, IAM: iam,
 			})
@@ -62,7 +62,7 @@ func TestGCPControllerImplementation(t *testing.T) {
 
 func TestGCPControllerImplementation_Refusals(t *testing.T) {
 	t.Parallel()
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	for _, tt := range []struct {
 		name    string

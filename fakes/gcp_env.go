@@ -24,7 +24,7 @@ import "path/filepath"
 //   - GOOGLE_CLOUD_UNIVERSE_DOMAIN="" and GOOGLE_CLOUD_QUOTA_PROJECT="": a
 //     foreign universe makes clients refuse googleapis.com credentials, and a
 //     quota project adds a header the fakes do not expect.
-func GCPEnv(dir string, m *Metadata) map[string]string {
+func GCPEnv(dir string, m *GCPMetadata) map[string]string {
 	return map[string]string{
 		"GCE_METADATA_HOST":                  m.Host,
 		"GOOGLE_APPLICATION_CREDENTIALS":     "",

@@ -15,7 +15,7 @@ func TestGCPEnv(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	m := gcpStartMetadata(t, iam)
 	dir := t.TempDir()
@@ -39,7 +39,7 @@ func TestGCPEnv(t *testing.T) {
 // TestGCPImplementation_DefaultTokenSourceGuards proves a test cannot reach
 // credentials of the machine it runs on through GCPImplementation.
 func TestGCPImplementation_DefaultTokenSourceGuards(t *testing.T) {
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	m := gcpStartMetadata(t, iam)
 	impl := fakes.NewGCPImplementation(nil, iam)

@@ -29,9 +29,9 @@ const (
 // constraints/iam.allowServiceAccountCredentialLifetimeExtension org policy.
 const gcpDefaultLifetime = time.Hour
 
-// IAMCredentialsOptions configures StartIAMCredentials. The zero value is
+// GCPIAMCredentialsOptions configures StartGCPIAMCredentials. The zero value is
 // valid.
-type IAMCredentialsOptions struct {
+type GCPIAMCredentialsOptions struct {
 	// Latency delays every generateAccessToken answer, so benchmarks and
 	// cache tests see a realistic round trip. Optional. Defaults to none.
 	Latency time.Duration
@@ -46,14 +46,14 @@ type IAMCredentialsOptions struct {
 	// policy); set 12h to model that policy.
 	MaxLifetime time.Duration
 	// Now is the clock that stamps and checks token expiry. Optional.
-	// Defaults to time.Now. Share it with GoogleSTSOptions.Now (the default
+	// Defaults to time.Now. Share it with GCPSTSOptions.Now (the default
 	// there) so federated tokens expire on the same clock.
 	Now func() time.Time
 }
 
-// IAMCall is one generateAccessToken request as the fake saw it, recorded
+// GCPIAMCall is one generateAccessToken request as the fake saw it, recorded
 // whether it succeeded or not. It holds no token.
-type IAMCall struct {
+type GCPIAMCall struct {
 	// Target is the email of the service account whose token was asked for.
 	Target string
 	// Caller is the principal the bearer token belongs to, or "" when the
@@ -77,7 +77,7 @@ type IAMCall struct {
 // 127.0.0.1.
 //
 // It checks what Google checks: the bearer token is one this fake minted
-// (IssueToken, the GoogleSTS, the Metadata server or an earlier
+// (IssueToken, the GCPSTS, the Metadata server or an earlier
 // generateAccessToken) and has not expired (401 UNAUTHENTICATED); the token
 // carries the cloud-platform or iam scope (403 PERMISSION_DENIED, reason
 // ACCESS_TOKEN_SCOPE_INSUFFICIENT); the request names scopes and a lifetime
@@ -90,7 +90,7 @@ type IAMCall struct {
 // recorded calls.
 //
 // IAMCredentials is safe for concurrent use.
-type IAMCredentials struct {
+type GCPIAMCredentials struct {
 	// URL is the base URL of the fake, e.g. "http://127.0.0.1:41234". The Go
 	// client wants it with a trailing slash: option.WithEndpoint(URL + "/").
 	URL string
@@ -106,7 +106,7 @@ type IAMCredentials struct {
 	mu     sync.Mutex
 	tokens map[string]gcpToken
 	grants map[gcpGrant]struct{}
-	calls  []IAMCall
+	calls  []GCPIAMCall
 	// pruneAt is the token count at which expired tokens are next dropped,
 	// so benchmarks that mint millions of tokens do not grow without bound.
 	pruneAt int
@@ -122,9 +122,9 @@ type gcpToken struct {
 // gcpGrant is roles/iam.serviceAccountTokenCreator for principal on target.
 type gcpGrant struct{ principal, target string }
 
-// StartIAMCredentials starts the fake on 127.0.0.1. Close it when done.
-func StartIAMCredentials(opts IAMCredentialsOptions) *IAMCredentials {
-	c := &IAMCredentials{
+// StartGCPIAMCredentials starts the fake on 127.0.0.1. Close it when done.
+func StartGCPIAMCredentials(opts GCPIAMCredentialsOptions) *GCPIAMCredentials {
+	c := &GCPIAMCredentials{
 		latency:     opts.Latency,
 		ttl:         opts.TTL,
 		maxLifetime: opts.MaxLifetime,
@@ -148,7 +148,7 @@ func StartIAMCredentials(opts IAMCredentialsOptions) *IAMCredentials {
 // Close shuts the server down. Requests waiting out Latency are answered
 // with an error at once instead of holding Close up, and requests hung by an
 // injected Hang are dropped.
-func (c *IAMCredentials) Close() {
+func (c *GCPIAMCredentials) Close() {
 	c.faults.close()
 	c.srv.Close()
 }
@@ -160,9 +160,9 @@ func (c *IAMCredentials) Close() {
 // "/v1/projects/-/serviceAccounts/<email>:generateAccessToken", so a fault
 // can hit one target of a chain. InjectFault panics for the zero Fault or
 // another path.
-func (c *IAMCredentials) InjectFault(f Fault) *InjectedFault {
+func (c *GCPIAMCredentials) InjectFault(f Fault) *InjectedFault {
 	if _, _, ok := gcpParseSAPath(f.only); f.only != "" && !ok {
-		panic("fakes: IAMCredentials.InjectFault: unknown operation '" + f.only +
+		panic("fakes: GCPIAMCredentials.InjectFault: unknown operation '" + f.only +
 			"': want /v1/projects/-/serviceAccounts/<email>:generateAccessToken")
 	}
 	return c.faults.inject(f)
@@ -170,7 +170,7 @@ func (c *IAMCredentials) InjectFault(f Fault) *InjectedFault {
 
 // Attempts returns how many HTTP requests reached the fake, whatever their
 // path or outcome, those answered by an injected fault included.
-func (c *IAMCredentials) Attempts() int { return c.faults.count() }
+func (c *GCPIAMCredentials) Attempts() int { return c.faults.count() }
 
 // gcpIAMFaultReplies answers injected faults with Google's JSON error
 // envelope, which the Go client decodes into *googleapi.Error.
@@ -192,13 +192,13 @@ var gcpIAMFaultReplies = faultReplies{
 // account email or a federated principal, see FederatedPrincipal) with the
 // cloud-platform scope, as if Google had issued it by other means. It
 // returns the token and its expiry on the fake's clock.
-func (c *IAMCredentials) IssueToken(principal string) (token string, expiry time.Time) {
+func (c *GCPIAMCredentials) IssueToken(principal string) (token string, expiry time.Time) {
 	return c.mint(principal, []string{gcpCloudPlatformScope}, c.lifetime(gcpDefaultLifetime))
 }
 
 // AllowImpersonation grants principal roles/iam.serviceAccountTokenCreator
 // on the service account targetEmail. Grants are never revoked.
-func (c *IAMCredentials) AllowImpersonation(principal, targetEmail string) {
+func (c *GCPIAMCredentials) AllowImpersonation(principal, targetEmail string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.grants[gcpGrant{principal: principal, target: targetEmail}] = struct{}{}
@@ -206,10 +206,10 @@ func (c *IAMCredentials) AllowImpersonation(principal, targetEmail string) {
 
 // Calls returns a copy of every generateAccessToken request, in arrival
 // order.
-func (c *IAMCredentials) Calls() []IAMCall {
+func (c *GCPIAMCredentials) Calls() []GCPIAMCall {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]IAMCall, len(c.calls))
+	out := make([]GCPIAMCall, len(c.calls))
 	for i, call := range c.calls {
 		call.Delegates = slices.Clone(call.Delegates)
 		call.Scopes = slices.Clone(call.Scopes)
@@ -221,7 +221,7 @@ func (c *IAMCredentials) Calls() []IAMCall {
 // Count returns how many generateAccessToken requests arrived, refused ones
 // included, those answered by an injected fault in place of the fake
 // excepted (Attempts counts them).
-func (c *IAMCredentials) Count() int {
+func (c *GCPIAMCredentials) Count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.calls)
@@ -229,7 +229,7 @@ func (c *IAMCredentials) Count() int {
 
 // WhoAmI returns the principal token belongs to. An expired token still
 // answers: which identity a token is does not change when it expires.
-func (c *IAMCredentials) WhoAmI(token string) (principal string, ok bool) {
+func (c *GCPIAMCredentials) WhoAmI(token string) (principal string, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, ok := c.tokens[token]
@@ -237,7 +237,7 @@ func (c *IAMCredentials) WhoAmI(token string) (principal string, ok bool) {
 }
 
 // lifetime applies the TTL override to the lifetime a caller asked for.
-func (c *IAMCredentials) lifetime(requested time.Duration) time.Duration {
+func (c *GCPIAMCredentials) lifetime(requested time.Duration) time.Duration {
 	if c.ttl > 0 {
 		return c.ttl
 	}
@@ -247,13 +247,13 @@ func (c *IAMCredentials) lifetime(requested time.Duration) time.Duration {
 // mint creates and remembers a token for principal. Expiry is truncated to
 // the second because generateAccessToken reports it in RFC 3339 seconds,
 // and the token must expire exactly when its holder was told.
-func (c *IAMCredentials) mint(principal string, scopes []string, lifetime time.Duration) (string, time.Time) {
+func (c *GCPIAMCredentials) mint(principal string, scopes []string, lifetime time.Duration) (string, time.Time) {
 	return c.register(principal, scopes, c.now().Add(lifetime).Truncate(time.Second))
 }
 
-// register remembers a token minted elsewhere (the GoogleSTS stamps expiry
+// register remembers a token minted elsewhere (the GCPSTS stamps expiry
 // on its own clock) so generateAccessToken accepts it as a bearer.
-func (c *IAMCredentials) register(principal string, scopes []string, expiry time.Time) (string, time.Time) {
+func (c *GCPIAMCredentials) register(principal string, scopes []string, expiry time.Time) (string, time.Time) {
 	token := gcpRandomToken()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -272,7 +272,7 @@ func (c *IAMCredentials) register(principal string, scopes []string, expiry time
 
 // lookup returns the token's record if it is known and unexpired, and
 // otherwise the ErrorInfo reason Google gives for the 401.
-func (c *IAMCredentials) lookup(token string) (gcpToken, string) {
+func (c *GCPIAMCredentials) lookup(token string) (gcpToken, string) {
 	if token == "" {
 		return gcpToken{}, "CREDENTIALS_MISSING"
 	}
@@ -290,7 +290,7 @@ func (c *IAMCredentials) lookup(token string) (gcpToken, string) {
 
 // mayImpersonate walks caller → delegates... → target and requires
 // serviceAccountTokenCreator at every hop, as Google does for delegation.
-func (c *IAMCredentials) mayImpersonate(caller string, delegates []string, target string) bool {
+func (c *GCPIAMCredentials) mayImpersonate(caller string, delegates []string, target string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	from := caller
@@ -303,7 +303,7 @@ func (c *IAMCredentials) mayImpersonate(caller string, delegates []string, targe
 	return true
 }
 
-func (c *IAMCredentials) record(call IAMCall) {
+func (c *GCPIAMCredentials) record(call GCPIAMCall) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls = append(c.calls, call)
@@ -322,7 +322,7 @@ const (
 	gcpGenerateSuffix = ":generateAccessToken"
 )
 
-func (c *IAMCredentials) serveHTTP(w http.ResponseWriter, r *http.Request) {
+func (c *GCPIAMCredentials) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	c.faults.attempt()
 	body, readErr := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if !gcpSleep(r, c.faults.closed, c.latency) {
@@ -343,7 +343,7 @@ func (c *IAMCredentials) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	call := IAMCall{Target: email}
+	call := GCPIAMCall{Target: email}
 	fail := func(code int, status, reason, message string) {
 		call.Err = status
 		c.record(call)

@@ -22,7 +22,7 @@ import (
 
 // Values shared by every GCP test in this binary. They must not vary: the
 // metadata package and fluxcd/pkg/auth/gcp cache project, location and
-// cluster name process-wide (see fakes.Metadata).
+// cluster name process-wide (see fakes.GCPMetadata).
 const (
 	gcpTestProject  = "flux-test-project"
 	gcpTestLocation = "europe-west1"
@@ -69,7 +69,7 @@ func (c *gcpClock) Advance(d time.Duration) {
 
 // gcpIAMService returns the real iamcredentials/v1 client calling iam with
 // bearer token; an empty token sends no Authorization header.
-func gcpIAMService(t *testing.T, iam *fakes.IAMCredentials, token string) *iamcredentials.Service {
+func gcpIAMService(t *testing.T, iam *fakes.GCPIAMCredentials, token string) *iamcredentials.Service {
 	t.Helper()
 	opts := []option.ClientOption{option.WithEndpoint(iam.URL + "/")}
 	if token == "" {
@@ -85,7 +85,7 @@ func gcpIAMService(t *testing.T, iam *fakes.IAMCredentials, token string) *iamcr
 }
 
 // gcpGenerate calls generateAccessToken for target with the real client.
-func gcpGenerate(t *testing.T, iam *fakes.IAMCredentials, bearer, target string,
+func gcpGenerate(t *testing.T, iam *fakes.GCPIAMCredentials, bearer, target string,
 	req *iamcredentials.GenerateAccessTokenRequest) (*iamcredentials.GenerateAccessTokenResponse, error) {
 	t.Helper()
 	return gcpIAMService(t, iam, bearer).Projects.ServiceAccounts.
@@ -134,7 +134,7 @@ func gcpDecodeAPIError(t *testing.T, err error) gcpAPIErr {
 
 // gcpMetadataToken fetches a token for the default account straight from m,
 // with the given scopes; it needs no environment.
-func gcpMetadataToken(t *testing.T, m *fakes.Metadata, scopes string) string {
+func gcpMetadataToken(t *testing.T, m *fakes.GCPMetadata, scopes string) string {
 	t.Helper()
 	u := m.URL + "/computeMetadata/v1/instance/service-accounts/default/token"
 	if scopes != "" {
@@ -156,9 +156,9 @@ func gcpMetadataToken(t *testing.T, m *fakes.Metadata, scopes string) string {
 	return tok.AccessToken
 }
 
-func gcpStartMetadata(t *testing.T, iam *fakes.IAMCredentials) *fakes.Metadata {
+func gcpStartMetadata(t *testing.T, iam *fakes.GCPIAMCredentials) *fakes.GCPMetadata {
 	t.Helper()
-	m := fakes.StartMetadata(fakes.MetadataOptions{
+	m := fakes.StartGCPMetadata(fakes.GCPMetadataOptions{
 		ProjectID:           gcpTestProject,
 		ClusterLocation:     gcpTestLocation,
 		ClusterName:         gcpTestCluster,
@@ -175,9 +175,9 @@ func TestIAMCredentials_GenerateAccessToken(t *testing.T) {
 	const permissionDenied = "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist)."
 
 	type fixture struct {
-		iam   *fakes.IAMCredentials
+		iam   *fakes.GCPIAMCredentials
 		clock *gcpClock
-		meta  *fakes.Metadata
+		meta  *fakes.GCPMetadata
 	}
 	tests := []struct {
 		name string
@@ -373,7 +373,7 @@ func TestIAMCredentials_GenerateAccessToken(t *testing.T) {
 			g := NewWithT(t)
 
 			clock := newGCPClock()
-			iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{Now: clock.Now})
+			iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{Now: clock.Now})
 			t.Cleanup(iam.Close)
 			f := fixture{iam: iam, clock: clock, meta: gcpStartMetadata(t, iam)}
 			bearer := tt.setup(f)
@@ -430,7 +430,7 @@ func TestIAMCredentials_ImpersonatedTokenExpiresOnClock(t *testing.T) {
 	g := NewWithT(t)
 
 	clock := newGCPClock()
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{Now: clock.Now, TTL: 5 * time.Minute})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{Now: clock.Now, TTL: 5 * time.Minute})
 	t.Cleanup(iam.Close)
 	iam.AllowImpersonation(gcpTestControllerSA, gcpTestTenantSA)
 	iam.AllowImpersonation(gcpTestTenantSA, gcpTestOtherSA)
@@ -471,7 +471,7 @@ func TestIAMCredentials_IssueTokenAndWhoAmI(t *testing.T) {
 	g := NewWithT(t)
 
 	clock := newGCPClock()
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{Now: clock.Now})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{Now: clock.Now})
 	t.Cleanup(iam.Close)
 
 	principal := fakes.FederatedPrincipal(gcpTestWIFAud, fakes.ServiceAccountSubject("ns", "sa"))
@@ -496,7 +496,7 @@ func TestIAMCredentials_IssueTokenAndWhoAmI(t *testing.T) {
 func TestIAMCredentials_RawProtocol(t *testing.T) {
 	t.Parallel()
 
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	iam.AllowImpersonation(gcpTestControllerSA, gcpTestTenantSA)
 	tok, _ := iam.IssueToken(gcpTestControllerSA)
@@ -551,7 +551,7 @@ func TestIAMCredentials_LatencyYieldsToClient(t *testing.T) {
 
 	// A latency no test could wait out: the request must end with the
 	// client's context, and Close must not wait for the latency either.
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{Latency: time.Hour})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{Latency: time.Hour})
 	defer iam.Close()
 	tok, _ := iam.IssueToken(gcpTestControllerSA)
 
@@ -568,7 +568,7 @@ func TestIAMCredentials_Concurrent(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 
 	const workers, perWorker = 16, 24
@@ -621,7 +621,7 @@ func TestIAMCredentials_Concurrent(t *testing.T) {
 }
 
 func BenchmarkIAMCredentials_GenerateAccessToken(b *testing.B) {
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	b.Cleanup(iam.Close)
 	iam.AllowImpersonation(gcpTestControllerSA, gcpTestTenantSA)
 	tok, _ := iam.IssueToken(gcpTestControllerSA)

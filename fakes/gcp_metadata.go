@@ -12,8 +12,8 @@ import (
 
 const gcpMetadataPrefix = "/computeMetadata/v1/"
 
-// MetadataOptions configures StartMetadata.
-type MetadataOptions struct {
+// GCPMetadataOptions configures StartGCPMetadata.
+type GCPMetadataOptions struct {
 	// ProjectID is served at project/project-id. Required.
 	ProjectID string
 	// ClusterLocation is served at instance/attributes/cluster-location.
@@ -26,7 +26,7 @@ type MetadataOptions struct {
 	ServiceAccountEmail string
 	// IAM mints the default account's tokens, so IAMCredentials accepts them
 	// as bearer tokens and WhoAmI names ServiceAccountEmail. Required.
-	IAM *IAMCredentials
+	IAM *GCPIAMCredentials
 	// ProjectNumber is served at project/numeric-project-id. Optional.
 	// Defaults to a stable 12-digit number derived from ProjectID.
 	ProjectNumber string
@@ -68,14 +68,14 @@ type MetadataOptions struct {
 //     servers per test work for everything else.
 //
 // Metadata is safe for concurrent use.
-type Metadata struct {
+type GCPMetadata struct {
 	// URL is the server's base URL, e.g. "http://127.0.0.1:41236".
 	URL string
 	// Host is the server's host:port, the form GCE_METADATA_HOST takes.
 	Host string
 
 	srv    *httptest.Server
-	opts   MetadataOptions
+	opts   GCPMetadataOptions
 	email  string
 	faults *faultSet
 
@@ -84,10 +84,10 @@ type Metadata struct {
 	requests map[string]int64
 }
 
-// StartMetadata starts the fake on 127.0.0.1. Close it when done. It panics
+// StartGCPMetadata starts the fake on 127.0.0.1. Close it when done. It panics
 // when a required option is missing, as a test fixture cannot work without
 // them.
-func StartMetadata(opts MetadataOptions) *Metadata {
+func StartGCPMetadata(opts GCPMetadataOptions) *GCPMetadata {
 	for name, v := range map[string]string{
 		"ProjectID":           opts.ProjectID,
 		"ClusterLocation":     opts.ClusterLocation,
@@ -95,18 +95,18 @@ func StartMetadata(opts MetadataOptions) *Metadata {
 		"ServiceAccountEmail": opts.ServiceAccountEmail,
 	} {
 		if v == "" {
-			panic("fakes: MetadataOptions." + name + " is required")
+			panic("fakes: GCPMetadataOptions." + name + " is required")
 		}
 	}
 	if opts.IAM == nil {
-		panic("fakes: MetadataOptions.IAM is required")
+		panic("fakes: GCPMetadataOptions.IAM is required")
 	}
 	if opts.ProjectNumber == "" {
 		h := fnv.New64a()
 		_, _ = h.Write([]byte(opts.ProjectID)) // hash writes never fail
 		opts.ProjectNumber = fmt.Sprintf("%d", 100000000000+h.Sum64()%900000000000)
 	}
-	m := &Metadata{opts: opts, email: opts.ServiceAccountEmail, requests: make(map[string]int64), faults: newFaultSet()}
+	m := &GCPMetadata{opts: opts, email: opts.ServiceAccountEmail, requests: make(map[string]int64), faults: newFaultSet()}
 	m.srv = httptest.NewServer(http.HandlerFunc(m.serveHTTP))
 	m.URL = m.srv.URL
 	m.Host = strings.TrimPrefix(m.srv.URL, "http://")
@@ -115,7 +115,7 @@ func StartMetadata(opts MetadataOptions) *Metadata {
 
 // Close shuts the server down and waits for in-flight requests. Requests
 // hung by an injected Hang are dropped at once.
-func (m *Metadata) Close() {
+func (m *GCPMetadata) Close() {
 	m.faults.close()
 	m.srv.Close()
 }
@@ -127,10 +127,10 @@ func (m *Metadata) Close() {
 // bad successes and MalformedBody apply to the token paths only
 // (instance/service-accounts/{default,<email>}/token). InjectFault panics
 // for the zero Fault, another path, or a fault that could never apply.
-func (m *Metadata) InjectFault(f Fault) *InjectedFault {
+func (m *GCPMetadata) InjectFault(f Fault) *InjectedFault {
 	if f.only != "" {
 		if f.only != "/" && !strings.HasPrefix(f.only, gcpMetadataPrefix) {
-			panic("fakes: Metadata.InjectFault: unknown operation '" + f.only + "': want \"/\" or a path under " + gcpMetadataPrefix)
+			panic("fakes: GCPMetadata.InjectFault: unknown operation '" + f.only + "': want \"/\" or a path under " + gcpMetadataPrefix)
 		}
 		if f.needsCredentials() && !m.tokenPath(f.only) {
 			panic("fakes: " + f.String() + " can never apply: only token paths return credentials")
@@ -141,11 +141,11 @@ func (m *Metadata) InjectFault(f Fault) *InjectedFault {
 
 // Attempts returns how many HTTP requests reached the server, whatever their
 // path or outcome, those answered by an injected fault included.
-func (m *Metadata) Attempts() int { return m.faults.count() }
+func (m *GCPMetadata) Attempts() int { return m.faults.count() }
 
 // tokenPath reports whether the URL path asks for an access token of the
 // node's account.
-func (m *Metadata) tokenPath(urlPath string) bool {
+func (m *GCPMetadata) tokenPath(urlPath string) bool {
 	path, ok := strings.CutPrefix(urlPath, gcpMetadataPrefix+"instance/service-accounts/")
 	if !ok {
 		return false
@@ -174,19 +174,19 @@ var gcpMetadataFaultReplies = faultReplies{
 // "instance/service-accounts/default/token"); "/" counts the GCE detection
 // pings to the root. Refused requests and those answered by an injected
 // fault count too.
-func (m *Metadata) Requests(path string) int64 {
+func (m *GCPMetadata) Requests(path string) int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.requests[path]
 }
 
-func (m *Metadata) count(path string) {
+func (m *GCPMetadata) count(path string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.requests[path]++
 }
 
-func (m *Metadata) serveHTTP(w http.ResponseWriter, r *http.Request) {
+func (m *GCPMetadata) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Metadata-Flavor", "Google")
 	w.Header().Set("Server", "Metadata Server for VM")
 	m.faults.attempt()
@@ -251,7 +251,7 @@ func (m *Metadata) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveAccount answers instance/service-accounts/<account>/<leaf> for the
 // one account this node has; fault is an injected bad success, if any.
-func (m *Metadata) serveAccount(w http.ResponseWriter, r *http.Request, leaf string, fault Fault) {
+func (m *GCPMetadata) serveAccount(w http.ResponseWriter, r *http.Request, leaf string, fault Fault) {
 	switch leaf {
 	case "email":
 		m.text(w, m.email)
@@ -286,7 +286,7 @@ func (m *Metadata) serveAccount(w http.ResponseWriter, r *http.Request, leaf str
 	}
 }
 
-func (m *Metadata) text(w http.ResponseWriter, s string) {
+func (m *GCPMetadata) text(w http.ResponseWriter, s string) {
 	w.Header().Set("Content-Type", "application/text")
 	_, _ = w.Write([]byte(s)) // the client hung up; nothing to tell
 }

@@ -17,7 +17,7 @@ import (
 // gcpSetEnv applies fakes.GCPEnv for m. Tests that call it cannot be
 // parallel (t.Setenv), and must be the first in the binary to make the
 // metadata package decide OnGCE, which it does once per process.
-func gcpSetEnv(t *testing.T, m *fakes.Metadata) {
+func gcpSetEnv(t *testing.T, m *fakes.GCPMetadata) {
 	t.Helper()
 	for k, v := range fakes.GCPEnv(t.TempDir(), m) {
 		t.Setenv(k, v)
@@ -25,9 +25,9 @@ func gcpSetEnv(t *testing.T, m *fakes.Metadata) {
 }
 
 func TestMetadata_RealClient(t *testing.T) {
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
-	m := fakes.StartMetadata(fakes.MetadataOptions{
+	m := fakes.StartGCPMetadata(fakes.GCPMetadataOptions{
 		ProjectID:           gcpTestProject,
 		ClusterLocation:     gcpTestLocation,
 		ClusterName:         gcpTestCluster,
@@ -79,7 +79,7 @@ func TestMetadata_RealClient(t *testing.T) {
 }
 
 func TestMetadata_DefaultTokenSource(t *testing.T) {
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	m := gcpStartMetadata(t, iam)
 	gcpSetEnv(t, m)
@@ -112,7 +112,7 @@ func TestMetadata_DefaultTokenSource(t *testing.T) {
 func TestMetadata_RawProtocol(t *testing.T) {
 	t.Parallel()
 
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	m := gcpStartMetadata(t, iam)
 
@@ -175,7 +175,7 @@ func TestMetadata_CountsRefusedRequests(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	m := gcpStartMetadata(t, iam)
 

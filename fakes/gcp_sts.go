@@ -30,14 +30,14 @@ const (
 	gcpWIFAudiencePrefix = "//iam.googleapis.com/"
 )
 
-// GoogleSTSOptions configures StartGoogleSTS.
-type GoogleSTSOptions struct {
+// GCPSTSOptions configures StartGCPSTS.
+type GCPSTSOptions struct {
 	// Issuer verifies subject tokens: signature, expiry and audience.
 	// Required.
 	Issuer *Issuer
 	// IAM learns every federated token, so it accepts them as bearer tokens
 	// and WhoAmI names their principal. Required.
-	IAM *IAMCredentials
+	IAM *GCPIAMCredentials
 	// Latency delays every answer. Optional. Defaults to none.
 	Latency time.Duration
 	// TTL is the lifetime of federated tokens. Optional. Defaults to one
@@ -49,7 +49,7 @@ type GoogleSTSOptions struct {
 	Now func() time.Time
 }
 
-// GoogleSTS is a fake of sts.googleapis.com on 127.0.0.1: POST /v1/token
+// GCPSTS is a fake of sts.googleapis.com on 127.0.0.1: POST /v1/token
 // exchanges a Kubernetes service account token for a federated access token
 // (RFC 8693), and POST /v1/introspect reports on tokens (RFC 7662).
 //
@@ -63,15 +63,15 @@ type GoogleSTSOptions struct {
 //
 // Error descriptions never contain a token.
 //
-// GoogleSTS is safe for concurrent use.
-type GoogleSTS struct {
+// GCPSTS is safe for concurrent use.
+type GCPSTS struct {
 	// URL is the base URL of the fake, e.g. "http://127.0.0.1:41235".
 	URL string
 
 	srv     *httptest.Server
 	faults  *faultSet // its closed channel also ends Latency waits
 	issuer  *Issuer
-	iam     *IAMCredentials
+	iam     *GCPIAMCredentials
 	latency time.Duration
 	ttl     time.Duration
 	now     func() time.Time
@@ -83,17 +83,17 @@ type GoogleSTS struct {
 	audiences map[string]struct{}
 }
 
-// StartGoogleSTS starts the fake on 127.0.0.1. Close it when done. It panics
+// StartGCPSTS starts the fake on 127.0.0.1. Close it when done. It panics
 // when a required option is missing, as a test fixture cannot work without
 // them.
-func StartGoogleSTS(opts GoogleSTSOptions) *GoogleSTS {
+func StartGCPSTS(opts GCPSTSOptions) *GCPSTS {
 	if opts.Issuer == nil {
-		panic("fakes: GoogleSTSOptions.Issuer is required")
+		panic("fakes: GCPSTSOptions.Issuer is required")
 	}
 	if opts.IAM == nil {
-		panic("fakes: GoogleSTSOptions.IAM is required")
+		panic("fakes: GCPSTSOptions.IAM is required")
 	}
-	s := &GoogleSTS{
+	s := &GCPSTS{
 		issuer:    opts.Issuer,
 		iam:       opts.IAM,
 		latency:   opts.Latency,
@@ -122,7 +122,7 @@ func StartGoogleSTS(opts GoogleSTSOptions) *GoogleSTS {
 // Close shuts the server down. Requests waiting out Latency are answered
 // with an error at once instead of holding Close up, and requests hung by an
 // injected Hang are dropped.
-func (s *GoogleSTS) Close() {
+func (s *GCPSTS) Close() {
 	s.faults.close()
 	s.srv.Close()
 }
@@ -133,7 +133,7 @@ func (s *GoogleSTS) Close() {
 // successes and MalformedBody apply to token exchanges (/v1/token) only.
 // InjectFault panics for the zero Fault, another path, or a fault that
 // could never apply.
-func (s *GoogleSTS) InjectFault(f Fault) *InjectedFault {
+func (s *GCPSTS) InjectFault(f Fault) *InjectedFault {
 	switch f.only {
 	case "", "/v1/token":
 	case "/v1/introspect":
@@ -141,14 +141,14 @@ func (s *GoogleSTS) InjectFault(f Fault) *InjectedFault {
 			panic("fakes: " + f.String() + " can never apply: /v1/introspect returns no credentials")
 		}
 	default:
-		panic("fakes: GoogleSTS.InjectFault: unknown operation '" + f.only + "': want \"/v1/token\" or \"/v1/introspect\"")
+		panic("fakes: GCPSTS.InjectFault: unknown operation '" + f.only + "': want \"/v1/token\" or \"/v1/introspect\"")
 	}
 	return s.faults.inject(f)
 }
 
 // Attempts returns how many HTTP requests reached the fake, whatever their
 // path or outcome, those answered by an injected fault included.
-func (s *GoogleSTS) Attempts() int { return s.faults.count() }
+func (s *GCPSTS) Attempts() int { return s.faults.count() }
 
 // gcpSTSFaultReplies answers injected faults the way Google's front end
 // fails sts.googleapis.com: with Google's JSON error envelope, not the
@@ -177,7 +177,7 @@ var gcpSTSFaultReplies = faultReplies{
 //   - "identitynamespace:<project>.svc.id.goog:https://container.googleapis.com/v1/projects/<p>/locations/<l>/clusters/<n>"
 //     (GKE): the subject token's aud must be the pool,
 //     "<project>.svc.id.goog", as on GKE.
-func (s *GoogleSTS) AllowAudience(audience string) {
+func (s *GCPSTS) AllowAudience(audience string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.audiences[audience] = struct{}{}
@@ -185,9 +185,9 @@ func (s *GoogleSTS) AllowAudience(audience string) {
 
 // Exchanges returns how many token exchanges succeeded, those whose reply an
 // injected bad success altered included.
-func (s *GoogleSTS) Exchanges() int64 { return s.exchanges.Load() }
+func (s *GCPSTS) Exchanges() int64 { return s.exchanges.Load() }
 
-func (s *GoogleSTS) allowed(audience string) bool {
+func (s *GCPSTS) allowed(audience string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	_, ok := s.audiences[audience]
@@ -196,7 +196,7 @@ func (s *GoogleSTS) allowed(audience string) bool {
 
 // FederatedPrincipal returns the IAM principal that Google STS gives the
 // federated token of a Kubernetes service account, so tests can grant it
-// roles with IAMCredentials.AllowImpersonation and recognise it in WhoAmI.
+// roles with GCPIAMCredentials.AllowImpersonation and recognise it in WhoAmI.
 // subject is the token's sub, "system:serviceaccount:<ns>:<name>".
 //
 // The forms follow Google's principal identifiers:
@@ -263,7 +263,7 @@ func gcpSubjectAudience(audience string) string {
 	return audience
 }
 
-func (s *GoogleSTS) serveToken(w http.ResponseWriter, r *http.Request) {
+func (s *GCPSTS) serveToken(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	formErr := r.ParseForm()
 	if !gcpSleep(r, s.faults.closed, s.latency) {
@@ -342,7 +342,7 @@ func (s *GoogleSTS) serveToken(w http.ResponseWriter, r *http.Request) {
 // serveIntrospect is a minimal RFC 7662 endpoint; upstream only sets
 // TokenInfoURL for gcloud's benefit and the Go libraries never call it, but a
 // URL handed to a library should answer.
-func (s *GoogleSTS) serveIntrospect(w http.ResponseWriter, r *http.Request) {
+func (s *GCPSTS) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	formErr := r.ParseForm()
 	if s.faults.answer(w, r, s.faults.take(r.URL.Path, false), gcpSTSFaultReplies) {

@@ -24,12 +24,12 @@ import (
 type gcpFederation struct {
 	clock  *gcpClock
 	issuer *fakes.Issuer
-	iam    *fakes.IAMCredentials
-	sts    *fakes.GoogleSTS
+	iam    *fakes.GCPIAMCredentials
+	sts    *fakes.GCPSTS
 	impl   *fakes.GCPImplementation
 }
 
-func gcpStartFederation(t *testing.T, stsOpts fakes.GoogleSTSOptions) *gcpFederation {
+func gcpStartFederation(t *testing.T, stsOpts fakes.GCPSTSOptions) *gcpFederation {
 	t.Helper()
 	clock := newGCPClock()
 	issuer, err := fakes.NewIssuer("https://container.googleapis.com/v1/projects/" + gcpTestProject +
@@ -38,10 +38,10 @@ func gcpStartFederation(t *testing.T, stsOpts fakes.GoogleSTSOptions) *gcpFedera
 		t.Fatalf("failed to create issuer: %v", err)
 	}
 	issuer.SetClock(clock.Now)
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{Now: clock.Now})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{Now: clock.Now})
 	t.Cleanup(iam.Close)
 	stsOpts.Issuer, stsOpts.IAM = issuer, iam
-	sts := fakes.StartGoogleSTS(stsOpts)
+	sts := fakes.StartGCPSTS(stsOpts)
 	t.Cleanup(sts.Close)
 	sts.AllowAudience(gcpTestGKEAud)
 	sts.AllowAudience(gcpTestWIFAud)
@@ -92,7 +92,7 @@ func TestGoogleSTS_ExchangeWithRealLibrary(t *testing.T) {
 		// tokenFor is the principal the returned token must belong to.
 		tokenFor string
 		wantErr  []string
-		wantIAM  *fakes.IAMCall
+		wantIAM  *fakes.GCPIAMCall
 	}{
 		{
 			name:        "GKE pool, direct access",
@@ -115,7 +115,7 @@ func TestGoogleSTS_ExchangeWithRealLibrary(t *testing.T) {
 				f.iam.AllowImpersonation(fakes.FederatedPrincipal(gcpTestGKEAud, subject), gcpTestTenantSA)
 			},
 			tokenFor: gcpTestTenantSA,
-			wantIAM: &fakes.IAMCall{
+			wantIAM: &fakes.GCPIAMCall{
 				Target:   gcpTestTenantSA,
 				Caller:   fakes.FederatedPrincipal(gcpTestGKEAud, subject),
 				Scopes:   []string{gcpScopeCloudPlatform, gcpScopeEmail},
@@ -131,7 +131,7 @@ func TestGoogleSTS_ExchangeWithRealLibrary(t *testing.T) {
 				f.iam.AllowImpersonation(fakes.FederatedPrincipal(gcpTestWIFAud, subject), gcpTestTenantSA)
 			},
 			tokenFor: gcpTestTenantSA,
-			wantIAM: &fakes.IAMCall{
+			wantIAM: &fakes.GCPIAMCall{
 				Target:   gcpTestTenantSA,
 				Caller:   fakes.FederatedPrincipal(gcpTestWIFAud, subject),
 				Scopes:   []string{gcpScopeCloudPlatform, gcpScopeEmail},
@@ -149,7 +149,7 @@ func TestGoogleSTS_ExchangeWithRealLibrary(t *testing.T) {
 					fakes.ServiceAccountSubject("apps", "other")), gcpTestTenantSA)
 			},
 			wantErr: []string{"status code 403", `"status":"PERMISSION_DENIED"`},
-			wantIAM: &fakes.IAMCall{
+			wantIAM: &fakes.GCPIAMCall{
 				Target:   gcpTestTenantSA,
 				Caller:   fakes.FederatedPrincipal(gcpTestGKEAud, subject),
 				Scopes:   []string{gcpScopeCloudPlatform, gcpScopeEmail},
@@ -181,7 +181,7 @@ func TestGoogleSTS_ExchangeWithRealLibrary(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
 
-			f := gcpStartFederation(t, fakes.GoogleSTSOptions{})
+			f := gcpStartFederation(t, fakes.GCPSTSOptions{})
 			if tt.setup != nil {
 				tt.setup(f)
 			}
@@ -192,7 +192,7 @@ func TestGoogleSTS_ExchangeWithRealLibrary(t *testing.T) {
 			tok, err := ts.Token()
 
 			if tt.wantIAM != nil {
-				g.Expect(f.iam.Calls()).To(Equal([]fakes.IAMCall{*tt.wantIAM}))
+				g.Expect(f.iam.Calls()).To(Equal([]fakes.GCPIAMCall{*tt.wantIAM}))
 			} else {
 				g.Expect(f.iam.Count()).To(BeZero())
 			}
@@ -219,7 +219,7 @@ func TestGoogleSTS_SubjectTokenExpiryOnSTSClock(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 
-	f := gcpStartFederation(t, fakes.GoogleSTSOptions{})
+	f := gcpStartFederation(t, fakes.GCPSTSOptions{})
 	subjectToken, err := f.issuer.Sign("apps", "podinfo", []string{gcpTestPool}, 10*time.Minute)
 	g.Expect(err).NotTo(HaveOccurred())
 
@@ -245,7 +245,7 @@ func TestGoogleSTS_FederatedTokenExpiresOnIAMClock(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 
-	f := gcpStartFederation(t, fakes.GoogleSTSOptions{TTL: 10 * time.Minute})
+	f := gcpStartFederation(t, fakes.GCPSTSOptions{TTL: 10 * time.Minute})
 	subject := fakes.ServiceAccountSubject("apps", "podinfo")
 	f.iam.AllowImpersonation(fakes.FederatedPrincipal(gcpTestGKEAud, subject), gcpTestTenantSA)
 
@@ -269,7 +269,7 @@ func TestGoogleSTS_FederatedTokenExpiresOnIAMClock(t *testing.T) {
 func TestGoogleSTS_RawProtocol(t *testing.T) {
 	t.Parallel()
 
-	f := gcpStartFederation(t, fakes.GoogleSTSOptions{})
+	f := gcpStartFederation(t, fakes.GCPSTSOptions{})
 	subjectToken := f.sign(t, "apps", "podinfo", gcpTestPool)
 	valid := func() url.Values {
 		return url.Values{
@@ -350,7 +350,7 @@ func TestGoogleSTS_Introspect(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 
-	f := gcpStartFederation(t, fakes.GoogleSTSOptions{})
+	f := gcpStartFederation(t, fakes.GCPSTSOptions{})
 	tok, expiry := f.iam.IssueToken(gcpTestControllerSA)
 	introspect := func(token string) map[string]any {
 		resp, err := http.PostForm(f.sts.URL+"/v1/introspect", url.Values{"token": {token}})
@@ -416,7 +416,7 @@ func TestGoogleSTS_Concurrent(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 
-	f := gcpStartFederation(t, fakes.GoogleSTSOptions{})
+	f := gcpStartFederation(t, fakes.GCPSTSOptions{})
 	const workers, perWorker = 16, 10
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*perWorker)

@@ -50,14 +50,14 @@ var _ gcp.Implementation = (*GCPImplementation)(nil)
 //
 // GCPImplementation is immutable and safe for concurrent use.
 type GCPImplementation struct {
-	sts *GoogleSTS
-	iam *IAMCredentials
+	sts *GCPSTS
+	iam *GCPIAMCredentials
 	gke *GKE
 }
 
 // NewGCPImplementation returns an implementation that exchanges at sts and
 // impersonates at iam. Both are required.
-func NewGCPImplementation(sts *GoogleSTS, iam *IAMCredentials) *GCPImplementation {
+func NewGCPImplementation(sts *GCPSTS, iam *GCPIAMCredentials) *GCPImplementation {
 	return &GCPImplementation{sts: sts, iam: iam}
 }
 

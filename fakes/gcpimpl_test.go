@@ -19,7 +19,7 @@ import (
 // gcp.Provider, which reads the GKE metadata into a process-wide cache;
 // hence the shared gcpTest* values and no t.Parallel.
 func TestGCPImplementation_UpstreamProvider(t *testing.T) {
-	f := gcpStartFederation(t, fakes.GoogleSTSOptions{})
+	f := gcpStartFederation(t, fakes.GCPSTSOptions{})
 	m := gcpStartMetadata(t, f.iam)
 	gcpSetEnv(t, m)
 	provider := gcp.Provider{Implementation: f.impl}
@@ -119,7 +119,7 @@ func TestGCPImplementation_UpstreamProvider(t *testing.T) {
 func TestGCPImplementation_RedirectsOnlyGoogleHosts(t *testing.T) {
 	t.Parallel()
 
-	f := gcpStartFederation(t, fakes.GoogleSTSOptions{})
+	f := gcpStartFederation(t, fakes.GCPSTSOptions{})
 	tests := []struct {
 		name    string
 		edit    func(c *externalaccount.Config)

@@ -51,7 +51,7 @@ type GKE struct {
 	// URL is the base URL of the fake, e.g. "http://127.0.0.1:41234".
 	URL string
 
-	iam    *IAMCredentials
+	iam    *GCPIAMCredentials
 	srv    *httptest.Server
 	faults *faultSet
 
@@ -69,7 +69,7 @@ type gkeCluster struct {
 
 // StartGKE starts a fake GKE API on 127.0.0.1 accepting the tokens of iam.
 // Call Close when done.
-func StartGKE(iam *IAMCredentials) *GKE {
+func StartGKE(iam *GCPIAMCredentials) *GKE {
 	g := &GKE{iam: iam, faults: newFaultSet(), clusters: map[string]*gkeCluster{}}
 	g.srv = httptest.NewServer(http.HandlerFunc(g.serveHTTP))
 	g.URL = g.srv.URL
@@ -93,7 +93,7 @@ func (g *GKE) Close() {
 // AddCluster creates the cluster name
 // (projects/<project>/locations/<location>/clusters/<cluster>) and starts
 // its API server. principals (service account emails or federated
-// principals, as IAMCredentials.WhoAmI names them) may get it and use its
+// principals, as GCPIAMCredentials.WhoAmI names them) may get it and use its
 // API. It panics for an invalid name or a cluster added before.
 func (g *GKE) AddCluster(name string, principals ...string) *KubeAPIServer {
 	if !gkeClusterPattern.MatchString(name) {

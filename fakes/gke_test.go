@@ -23,7 +23,7 @@ const gkeTestCluster = "projects/tenant-project/locations/europe-west1/clusters/
 // gkeTestCluster, open to gcpTestTenantSA, on one clock.
 type gkeWorld struct {
 	clock *gcpClock
-	iam   *fakes.IAMCredentials
+	iam   *fakes.GCPIAMCredentials
 	gke   *fakes.GKE
 	api   *fakes.KubeAPIServer
 }
@@ -31,7 +31,7 @@ type gkeWorld struct {
 func gkeStart(t *testing.T) *gkeWorld {
 	t.Helper()
 	clock := newGCPClock()
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{Now: clock.Now})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{Now: clock.Now})
 	t.Cleanup(iam.Close)
 	gke := fakes.StartGKE(iam)
 	t.Cleanup(gke.Close)
@@ -283,7 +283,7 @@ func TestGKE_ThroughTheImplementation(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	w := gkeStart(t)
-	f := gcpStartFederation(t, fakes.GoogleSTSOptions{})
+	f := gcpStartFederation(t, fakes.GCPSTSOptions{})
 	impl := f.impl.WithGKE(w.gke)
 	tok, _ := w.iam.IssueToken(gcpTestTenantSA)
 

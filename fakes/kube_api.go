@@ -59,6 +59,8 @@ type KubeAPIServer struct {
 
 // KubeAPIRequest is one request a KubeAPIServer received. It holds no token.
 type KubeAPIRequest struct {
+	// Method and Path are the request's, e.g. "POST" and
+	// "/apis/authentication.k8s.io/v1/selfsubjectreviews".
 	Method string
 	Path   string
 	// User is the username the bearer token belongs to, when the cloud

@@ -33,7 +33,7 @@ type PodIdentityAgent struct {
 	URL string
 
 	server    *httptest.Server
-	sts       *STS
+	sts       *AWSSTS
 	roleARN   string
 	token     string
 	tokenFile string
@@ -77,13 +77,13 @@ type PodIdentityAgentOptions struct {
 // StartPodIdentityAgent starts the agent on 127.0.0.1 serving credentials
 // for roleARN from sts, without session tags. It writes a random
 // authorization token to a temporary file (TokenFile); Close removes it.
-func StartPodIdentityAgent(sts *STS, roleARN string) (*PodIdentityAgent, error) {
+func StartPodIdentityAgent(sts *AWSSTS, roleARN string) (*PodIdentityAgent, error) {
 	return StartPodIdentityAgentWith(sts, roleARN, PodIdentityAgentOptions{})
 }
 
 // StartPodIdentityAgentWith is StartPodIdentityAgent with options: with
 // SessionTags, every session it hands out carries them, all transitive.
-func StartPodIdentityAgentWith(sts *STS, roleARN string, opts PodIdentityAgentOptions) (*PodIdentityAgent, error) {
+func StartPodIdentityAgentWith(sts *AWSSTS, roleARN string, opts PodIdentityAgentOptions) (*PodIdentityAgent, error) {
 	if sts == nil {
 		return nil, fmt.Errorf("failed to start pod identity agent: an STS is required")
 	}

@@ -35,7 +35,7 @@ var podTagKeys = []string{
 // podTaggedSession starts an agent for awsTestRole whose sessions carry
 // podTags and returns the credentials it hands out, through the SDK's
 // container credentials provider.
-func podTaggedSession(t *testing.T, s *fakes.STS) aws.Credentials {
+func podTaggedSession(t *testing.T, s *fakes.AWSSTS) aws.Credentials {
 	t.Helper()
 	agent, err := fakes.StartPodIdentityAgentWith(s, awsTestRole, fakes.PodIdentityAgentOptions{SessionTags: podTags})
 	if err != nil {
@@ -61,7 +61,7 @@ func withTags(base map[string]string, kv ...string) map[string]string {
 func TestPodIdentityAgent_SessionTags(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	opts := fakes.PodIdentityAgentOptions{SessionTags: maps.Clone(podTags)}
 	agent, err := fakes.StartPodIdentityAgentWith(s, awsTestRole, opts)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -260,7 +260,7 @@ func TestStartPodIdentityAgentWith_InvalidSessionTags(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			s := awsStartSTS(t, fakes.STSOptions{})
+			s := awsStartSTS(t, fakes.AWSSTSOptions{})
 			a, err := fakes.StartPodIdentityAgentWith(s, awsTestRole, fakes.PodIdentityAgentOptions{SessionTags: tt.tags})
 			g.Expect(a).To(BeNil())
 			g.Expect(err).To(MatchError(prefix + tt.want))

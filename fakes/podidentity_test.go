@@ -18,7 +18,7 @@ import (
 	"github.com/identitychain/auth/fakes"
 )
 
-func awsStartPodIdentityAgent(t *testing.T, s *fakes.STS, roleARN string) *fakes.PodIdentityAgent {
+func awsStartPodIdentityAgent(t *testing.T, s *fakes.AWSSTS, roleARN string) *fakes.PodIdentityAgent {
 	t.Helper()
 	a, err := fakes.StartPodIdentityAgent(s, roleARN)
 	if err != nil {
@@ -41,7 +41,7 @@ func awsSetenv(t *testing.T, env map[string]string) {
 func TestPodIdentity_DefaultConfig(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	s.AllowAssumeRole(awsTestRole, awsTestTenantRole)
 	agent := awsStartPodIdentityAgent(t, s, awsTestRole)
 	awsSetenv(t, fakes.PodIdentityEnv(t.TempDir(), awsTestRegion, agent))
@@ -65,7 +65,7 @@ func TestPodIdentity_DefaultConfig(t *testing.T) {
 	}, sts.Options{Region: cfg.Region, Credentials: cfg.Credentials, HTTPClient: cfg.HTTPClient})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(aws.ToString(out.AssumedRoleUser.Arn)).To(Equal("arn:aws:sts::210987654321:assumed-role/tenant-a/flux-session"))
-	g.Expect(s.Calls()).To(Equal([]fakes.STSCall{{
+	g.Expect(s.Calls()).To(Equal([]fakes.AWSSTSCall{{
 		Action:          "AssumeRole",
 		RoleARN:         awsTestTenantRole,
 		RoleSessionName: awsTestSession,
@@ -81,7 +81,7 @@ func TestPodIdentity_DefaultConfig(t *testing.T) {
 func TestPodIdentity_WrongToken(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	agent := awsStartPodIdentityAgent(t, s, awsTestRole)
 	dir := t.TempDir()
 	env := fakes.PodIdentityEnv(dir, awsTestRegion, agent)
@@ -99,7 +99,7 @@ func TestPodIdentity_WrongToken(t *testing.T) {
 
 func TestPodIdentityAgent_HTTP(t *testing.T) {
 	t.Parallel()
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	agent := awsStartPodIdentityAgent(t, s, awsTestRole)
 	token, err := os.ReadFile(agent.TokenFile())
 	if err != nil {
@@ -157,7 +157,7 @@ func TestPodIdentityAgent_HTTP(t *testing.T) {
 func TestPodIdentityAgent_CloseRemovesTokenFile(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	agent, err := fakes.StartPodIdentityAgent(s, awsTestRole)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(agent.TokenFile()).To(BeAnExistingFile())
@@ -168,7 +168,7 @@ func TestPodIdentityAgent_CloseRemovesTokenFile(t *testing.T) {
 func TestStartPodIdentityAgent_InvalidRole(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	_, err := fakes.StartPodIdentityAgent(s, "controller")
 	g.Expect(err).To(MatchError("failed to start pod identity agent: invalid role ARN 'controller'"))
 }

@@ -26,7 +26,7 @@ import (
 //
 // Not checked: the age of X-Amz-Date, nor X-Amz-Expires of presigned URLs.
 // Real STS refuses requests signed more than 15 minutes away from its clock,
-// but tests drive the fake with injected clocks (STSOptions.Now) while the
+// but tests drive the fake with injected clocks (AWSSTSOptions.Now) while the
 // SDK signs with the wall clock, and the two legitimately differ.
 
 const (
@@ -66,7 +66,7 @@ func awsIncompleteSignature(msg string) *awsError {
 
 // authenticate verifies the SigV4 signature of an STS request; see
 // authenticateFor.
-func (s *STS) authenticate(r *http.Request, body []byte) (*awsIssued, string, *awsError) {
+func (s *AWSSTS) authenticate(r *http.Request, body []byte) (*awsIssued, string, *awsError) {
 	return s.authenticateFor(r, body, awsSTSService)
 }
 
@@ -77,7 +77,7 @@ func (s *STS) authenticate(r *http.Request, body []byte) (*awsIssued, string, *a
 // returns the credentials' record when the access key is known (even if the
 // request is then refused, so calls can name the caller) and the
 // credential-scope region once parsed.
-func (s *STS) authenticateFor(r *http.Request, body []byte, service string) (*awsIssued, string, *awsError) {
+func (s *AWSSTS) authenticateFor(r *http.Request, body []byte, service string) (*awsIssued, string, *awsError) {
 	var (
 		auth         awsSigV4Authorization
 		amzDate      string
@@ -146,7 +146,7 @@ func (s *STS) authenticateFor(r *http.Request, body []byte, service string) (*aw
 // expectedSignature signs a rebuilt copy of r with the issued secret and
 // returns the signature. ok is false when the request cannot be rebuilt,
 // e.g. the client claims to have signed a header it did not send.
-func (s *STS) expectedSignature(r *http.Request, body []byte, auth awsSigV4Authorization,
+func (s *AWSSTS) expectedSignature(r *http.Request, body []byte, auth awsSigV4Authorization,
 	issued awsIssued, signingTime time.Time) (string, bool) {
 	rawQuery := r.URL.RawQuery
 	if auth.presigned {

@@ -34,7 +34,7 @@ func (p awsEKSPresigner) PresignHTTP(ctx context.Context, creds aws.Credentials,
 
 // awsPresignCallerIdentity presigns GetCallerIdentity for cluster with the
 // real SDK, as an EKS token does.
-func awsPresignCallerIdentity(t *testing.T, s *fakes.STS, creds aws.Credentials, cluster string) string {
+func awsPresignCallerIdentity(t *testing.T, s *fakes.AWSSTS, creds aws.Credentials, cluster string) string {
 	t.Helper()
 	p, err := s.Implementation().PresignGetCallerIdentity(context.Background(),
 		func(o *sts.PresignOptions) { o.Presigner = awsEKSPresigner{o.Presigner, cluster} },
@@ -115,7 +115,7 @@ func TestSTS_PresignedGetCallerIdentity(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			s := awsStartSTS(t, fakes.STSOptions{})
+			s := awsStartSTS(t, fakes.AWSSTSOptions{})
 			creds := s.IssueCredentials(awsTestRole)
 			u, err := url.Parse(awsPresignCallerIdentity(t, s, creds, cluster))
 			g.Expect(err).NotTo(HaveOccurred())

@@ -116,7 +116,7 @@ func TestSTS_SigV4Raw(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			s := awsStartSTS(t, fakes.STSOptions{})
+			s := awsStartSTS(t, fakes.AWSSTSOptions{})
 			s.AllowAssumeRole(awsTestRole, awsTestTenantRole)
 			creds := s.IssueCredentials(awsTestRole)
 
@@ -170,7 +170,7 @@ func TestSTS_SigV4Raw(t *testing.T) {
 
 func TestSTS_QueryProtocolErrors(t *testing.T) {
 	t.Parallel()
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	for _, tt := range []struct {
 		name     string
 		form     url.Values

@@ -31,8 +31,8 @@ const awsIssuedSessionName = "fakes-issued"
 // awsSTSMaxBody bounds request bodies; real STS requests are a few KiB.
 const awsSTSMaxBody = 1 << 20
 
-// STSOptions configures StartSTS.
-type STSOptions struct {
+// AWSSTSOptions configures StartAWSSTS.
+type AWSSTSOptions struct {
 	// Issuer verifies the tokens of AssumeRoleWithWebIdentity. Required for
 	// web identity: without it every such call fails with
 	// InvalidIdentityToken, as when no IAM OIDC provider is registered.
@@ -100,7 +100,7 @@ type STSOptions struct {
 // never subject to session policies, as on AWS.
 //
 // STS is safe for concurrent use.
-type STS struct {
+type AWSSTS struct {
 	// URL is the base endpoint, for sts.Options.BaseEndpoint or
 	// AWS_ENDPOINT_URL_STS.
 	URL string
@@ -131,7 +131,7 @@ type STS struct {
 
 	// callsMu guards calls.
 	callsMu sync.Mutex
-	calls   []STSCall
+	calls   []AWSSTSCall
 }
 
 // awsIssued is what the fake remembers about issued credentials to
@@ -157,13 +157,13 @@ type awsIssued struct {
 	sourceIdentity string
 }
 
-// STSCall is one call received by the fake STS. The session parameters,
+// AWSSTSCall is one call received by the fake STS. The session parameters,
 // from ExternalID to SourceIdentity, are recorded as sent for AssumeRole and
 // AssumeRoleWithWebIdentity, refused calls included.
-type STSCall struct {
-	Action            string // "AssumeRole" | "AssumeRoleWithWebIdentity" | "GetCallerIdentity"
-	RoleARN           string // target role requested
-	RoleSessionName   string
+type AWSSTSCall struct {
+	Action            string            // "AssumeRole" | "AssumeRoleWithWebIdentity" | "GetCallerIdentity"
+	RoleARN           string            // target role requested
+	RoleSessionName   string            // as sent
 	Caller            string            // AssumeRole: role ARN owning the credentials that signed the request; web identity: JWT subject
 	Region            string            // from the SigV4 credential scope (signed calls); empty for web identity
 	Err               string            // AWS error code when refused, "" on success
@@ -177,9 +177,9 @@ type STSCall struct {
 	SessionTags       map[string]string // on success: the issued session's effective tags, inherited transitive ones included (nil when none)
 }
 
-// StartSTS starts a fake STS on 127.0.0.1. Call Close when done.
-func StartSTS(opts STSOptions) *STS {
-	s := &STS{
+// StartAWSSTS starts a fake STS on 127.0.0.1. Call Close when done.
+func StartAWSSTS(opts AWSSTSOptions) *AWSSTS {
+	s := &AWSSTS{
 		issuer:             opts.Issuer,
 		latency:            opts.Latency,
 		ttl:                opts.TTL,
@@ -205,7 +205,7 @@ func StartSTS(opts STSOptions) *STS {
 
 // Close shuts the server down, blocking until outstanding requests finish.
 // Requests hung by an injected Hang are dropped at once.
-func (s *STS) Close() {
+func (s *AWSSTS) Close() {
 	s.faults.close()
 	s.server.Close()
 }
@@ -217,7 +217,7 @@ func (s *STS) Close() {
 // AssumeRole and AssumeRoleWithWebIdentity only, whose replies carry
 // credentials. InjectFault panics for the zero Fault, an unknown Action, or
 // a fault that could never apply.
-func (s *STS) InjectFault(f Fault) *InjectedFault {
+func (s *AWSSTS) InjectFault(f Fault) *InjectedFault {
 	switch f.only {
 	case "", "AssumeRole", "AssumeRoleWithWebIdentity":
 	case "GetCallerIdentity":
@@ -225,19 +225,19 @@ func (s *STS) InjectFault(f Fault) *InjectedFault {
 			panic("fakes: " + f.String() + " can never apply: GetCallerIdentity returns no credentials")
 		}
 	default:
-		panic("fakes: STS.InjectFault: unknown Action '" + f.only + "'")
+		panic("fakes: AWSSTS.InjectFault: unknown Action '" + f.only + "'")
 	}
 	return s.faults.inject(f)
 }
 
 // Attempts returns how many HTTP requests reached the fake, whatever their
 // action or outcome, those answered by an injected fault included.
-func (s *STS) Attempts() int { return s.faults.count() }
+func (s *AWSSTS) Attempts() int { return s.faults.count() }
 
 // AllowWebIdentity lets tokens of the service account namespace/name assume
 // roleARN through AssumeRoleWithWebIdentity, like an IAM trust policy with a
 // sub condition.
-func (s *STS) AllowWebIdentity(roleARN, namespace, serviceAccount string) {
+func (s *AWSSTS) AllowWebIdentity(roleARN, namespace, serviceAccount string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	awsAddTrust(s.webIdentityTrust, roleARN, ServiceAccountSubject(namespace, serviceAccount))
@@ -250,7 +250,7 @@ func (s *STS) AllowWebIdentity(roleARN, namespace, serviceAccount string) {
 // AllowSetSourceIdentity) to the statement. Calling it again for the same roles
 // adds another statement: a request is allowed when any statement allows
 // it, as IAM evaluates trust policies.
-func (s *STS) AllowAssumeRole(sourceRoleARN, targetRoleARN string, opts ...TrustOption) {
+func (s *AWSSTS) AllowAssumeRole(sourceRoleARN, targetRoleARN string, opts ...TrustOption) {
 	var t awsTrust
 	for _, opt := range opts {
 		opt(&t)
@@ -276,17 +276,17 @@ func awsAddTrust(m map[string]map[string]bool, role, principal string) {
 // role session name is "fakes-issued", which AccessDenied messages show.
 //
 // Issued credentials are remembered for the life of the STS.
-func (s *STS) IssueCredentials(roleARN string) aws.Credentials {
+func (s *AWSSTS) IssueCredentials(roleARN string) aws.Credentials {
 	return s.issue(roleARN, awsIssuedSessionName, s.ttl)
 }
 
-func (s *STS) issue(roleARN, sessionName string, ttl time.Duration) aws.Credentials {
+func (s *AWSSTS) issue(roleARN, sessionName string, ttl time.Duration) aws.Credentials {
 	return s.issueSession(awsIssued{roleARN: roleARN, sessionName: sessionName}, ttl)
 }
 
 // issueSession mints credentials for the session described by issued
 // (role, name, tags and policies), valid for ttl.
-func (s *STS) issueSession(issued awsIssued, ttl time.Duration) aws.Credentials {
+func (s *AWSSTS) issueSession(issued awsIssued, ttl time.Duration) aws.Credentials {
 	// STS reports expiry with second precision; keep the recorded expiry
 	// identical to the reported one so clients and fake agree.
 	expires := s.now().Add(ttl).UTC().Truncate(time.Second)
@@ -310,7 +310,7 @@ func (s *STS) issueSession(issued awsIssued, ttl time.Duration) aws.Credentials 
 		AccessKeyID:     akid,
 		SecretAccessKey: issued.secretAccessKey,
 		SessionToken:    issued.sessionToken,
-		Source:          "fakes.STS",
+		Source:          "fakes.AWSSTS",
 		CanExpire:       true,
 		Expires:         expires,
 		AccountID:       account,
@@ -320,15 +320,15 @@ func (s *STS) issueSession(issued awsIssued, ttl time.Duration) aws.Credentials 
 // Calls returns a copy of every call received, in order. Calls abandoned by
 // the client during Latency and calls answered by an injected fault in place
 // of the fake are not recorded; Attempts counts them.
-func (s *STS) Calls() []STSCall {
+func (s *AWSSTS) Calls() []AWSSTSCall {
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()
-	return append([]STSCall(nil), s.calls...)
+	return append([]AWSSTSCall(nil), s.calls...)
 }
 
 // Count returns how many calls of action were received, successful or not,
 // as Calls records them.
-func (s *STS) Count(action string) int {
+func (s *AWSSTS) Count(action string) int {
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()
 	n := 0
@@ -340,13 +340,13 @@ func (s *STS) Count(action string) int {
 	return n
 }
 
-func (s *STS) record(c STSCall) {
+func (s *AWSSTS) record(c AWSSTSCall) {
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()
 	s.calls = append(s.calls, c)
 }
 
-func (s *STS) serveHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *AWSSTS) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.faults.attempt()
 	body, err := io.ReadAll(io.LimitReader(r.Body, awsSTSMaxBody+1))
 	if err != nil {
@@ -374,7 +374,7 @@ func (s *STS) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			params[k] = v
 		}
 	}
-	call := STSCall{Action: params.Get("Action")}
+	call := AWSSTSCall{Action: params.Get("Action")}
 	// Throttling and failures come before STS looks at the request.
 	fault := s.faults.take(call.Action, awsCredentialAction(call.Action))
 	if fault.answersInPlace() {
@@ -430,7 +430,7 @@ func awsCredentialAction(action string) bool {
 // 400 (the SDK retries it by code), 5xx carry STS's common error codes, and
 // a malformed reply is the start of the action's XML, cut off before any
 // credential.
-func (s *STS) faultReplies(requestID, action string) faultReplies {
+func (s *AWSSTS) faultReplies(requestID, action string) faultReplies {
 	return faultReplies{
 		throttle: func(w http.ResponseWriter) {
 			writeAWSError(w, requestID, &awsError{http.StatusBadRequest, "Throttling", "Rate exceeded"})

@@ -67,7 +67,7 @@ type awsGetCallerIdentityResponse struct {
 	RequestID string   `xml:"ResponseMetadata>RequestId"`
 }
 
-func (s *STS) assumeRoleWithWebIdentity(params url.Values, requestID string, fault Fault, call *STSCall) (any, *awsError) {
+func (s *AWSSTS) assumeRoleWithWebIdentity(params url.Values, requestID string, fault Fault, call *AWSSTSCall) (any, *awsError) {
 	call.RoleARN = params.Get("RoleArn")
 	call.RoleSessionName = params.Get("RoleSessionName")
 	session := awsParseSessionParams(params)
@@ -150,7 +150,7 @@ func awsTokenSourceIdentity(token string) (sourceIdentity string, ok bool) {
 
 // verifyWebIdentityToken checks the token the way STS checks it against a
 // registered IAM OIDC provider, mapping failures to STS error codes.
-func (s *STS) verifyWebIdentityToken(token string) (jwt.Claims, *awsError) {
+func (s *AWSSTS) verifyWebIdentityToken(token string) (jwt.Claims, *awsError) {
 	invalid := func(msg string) *awsError {
 		return &awsError{http.StatusBadRequest, "InvalidIdentityToken", msg}
 	}
@@ -189,7 +189,7 @@ func (s *STS) verifyWebIdentityToken(token string) (jwt.Claims, *awsError) {
 	}
 }
 
-func (s *STS) assumeRole(r *http.Request, body []byte, params url.Values, requestID string, fault Fault, call *STSCall) (any, *awsError) {
+func (s *AWSSTS) assumeRole(r *http.Request, body []byte, params url.Values, requestID string, fault Fault, call *AWSSTSCall) (any, *awsError) {
 	call.RoleARN = params.Get("RoleArn")
 	call.RoleSessionName = params.Get("RoleSessionName")
 	session := awsParseSessionParams(params)
@@ -255,7 +255,7 @@ func (s *STS) assumeRole(r *http.Request, body []byte, params url.Values, reques
 // sts:TagSession when the request passes tags, and sts:SetSourceIdentity
 // when the session gets a source identity. Trust refusals never say which
 // condition failed, as on AWS.
-func (s *STS) authorizeAssumeRole(caller *awsIssued, target string, p awsSessionParams, c awsTrustContext) *awsError {
+func (s *AWSSTS) authorizeAssumeRole(caller *awsIssued, target string, p awsSessionParams, c awsTrustContext) *awsError {
 	denied := func(action, why string) *awsError {
 		return &awsError{http.StatusForbidden, "AccessDenied", fmt.Sprintf(
 			"User: %s is not authorized to perform: %s on resource: %s%s",
@@ -291,7 +291,7 @@ func (s *STS) authorizeAssumeRole(caller *awsIssued, target string, p awsSession
 	return nil
 }
 
-func (s *STS) getCallerIdentity(r *http.Request, body []byte, requestID string, call *STSCall) (any, *awsError) {
+func (s *AWSSTS) getCallerIdentity(r *http.Request, body []byte, requestID string, call *AWSSTSCall) (any, *awsError) {
 	caller, region, serr := s.authenticate(r, body)
 	call.Region = region
 	if caller != nil {
@@ -315,7 +315,7 @@ func (s *STS) getCallerIdentity(r *http.Request, body []byte, requestID string, 
 // declared constraints of the session parameters, those of AssumeRole only
 // (ExternalId, Tags, TransitiveTagKeys, SourceIdentity) when assumeRole is
 // set. It returns the lifetime of the credentials to issue.
-func (s *STS) validateAssumeRoleParams(params url.Values, tokenMember, tokenParam string,
+func (s *AWSSTS) validateAssumeRoleParams(params url.Values, tokenMember, tokenParam string,
 	sessionParams awsSessionParams, assumeRole bool) (time.Duration, *awsError) {
 	invalid := func(msg string) *awsError {
 		return &awsError{http.StatusBadRequest, "ValidationError", msg}

@@ -28,10 +28,10 @@ const paramsManagedARN = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryRead
 
 // paramsSTS starts an STS on its own clock where awsTestRole may assume
 // awsTestTenantRole with the given trust options.
-func paramsSTS(t *testing.T, opts ...fakes.TrustOption) (*fakes.STS, *awsClock) {
+func paramsSTS(t *testing.T, opts ...fakes.TrustOption) (*fakes.AWSSTS, *awsClock) {
 	t.Helper()
 	clock := newAWSClock()
-	s := awsStartSTS(t, fakes.STSOptions{Now: clock.Now})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Now: clock.Now})
 	s.AllowAssumeRole(awsTestRole, awsTestTenantRole, opts...)
 	return s, clock
 }
@@ -39,7 +39,7 @@ func paramsSTS(t *testing.T, opts ...fakes.TrustOption) (*fakes.STS, *awsClock) 
 // paramsAssume calls AssumeRole signed with creds, with the real SDK client;
 // RoleArn defaults to awsTestTenantRole and RoleSessionName to
 // awsTestSession.
-func paramsAssume(s *fakes.STS, creds aws.Credentials, in sts.AssumeRoleInput) (*sts.AssumeRoleOutput, error) {
+func paramsAssume(s *fakes.AWSSTS, creds aws.Credentials, in sts.AssumeRoleInput) (*sts.AssumeRoleOutput, error) {
 	if in.RoleArn == nil {
 		in.RoleArn = aws.String(awsTestTenantRole)
 	}
@@ -88,7 +88,7 @@ func awsErrorMessage(err error) string {
 
 // paramsExpectRefused checks that err is the AWS error code with message
 // msg, and that the fake recorded the refusal as its last call.
-func paramsExpectRefused(g Gomega, s *fakes.STS, err error, code, msg string) {
+func paramsExpectRefused(g Gomega, s *fakes.AWSSTS, err error, code, msg string) {
 	g.ExpectWithOffset(1, err).To(HaveOccurred())
 	g.ExpectWithOffset(1, awsErrorCode(err)).To(Equal(code), "%v", err)
 	g.ExpectWithOffset(1, awsErrorMessage(err)).To(Equal(msg))
@@ -386,16 +386,16 @@ func TestSTS_AssumeRole_TagSession(t *testing.T) {
 	t.Parallel()
 	const deniedTagSession = "User: " + paramsCallerARN + " is not authorized to perform: sts:TagSession on resource: " + awsTestTenantRole
 	const deniedAssumeRole = "User: " + paramsCallerARN + " is not authorized to perform: sts:AssumeRole on resource: " + awsTestTenantRole
-	inherited := func(s *fakes.STS) aws.Credentials {
+	inherited := func(s *fakes.AWSSTS) aws.Credentials {
 		return s.IssueTaggedCredentials(awsTestRole, map[string]string{"eks-cluster-name": "prod", "team": "a"}, []string{"eks-cluster-name"})
 	}
-	untransitive := func(s *fakes.STS) aws.Credentials {
+	untransitive := func(s *fakes.AWSSTS) aws.Credentials {
 		return s.IssueTaggedCredentials(awsTestRole, map[string]string{"team": "a"}, nil)
 	}
 	for _, tt := range []struct {
 		name     string
 		trust    [][]fakes.TrustOption // one AllowAssumeRole per element
-		creds    func(s *fakes.STS) aws.Credentials
+		creds    func(s *fakes.AWSSTS) aws.Credentials
 		in       sts.AssumeRoleInput
 		wantMsg  string
 		wantTags map[string]string
@@ -457,7 +457,7 @@ func TestSTS_AssumeRole_TagSession(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
 			clock := newAWSClock()
-			s := awsStartSTS(t, fakes.STSOptions{Now: clock.Now})
+			s := awsStartSTS(t, fakes.AWSSTSOptions{Now: clock.Now})
 			for _, opts := range tt.trust {
 				s.AllowAssumeRole(awsTestRole, awsTestTenantRole, opts...)
 			}
@@ -491,7 +491,7 @@ func TestSTS_AssumeRole_TransitiveTagsChain(t *testing.T) {
 		hop2 = "arn:aws:iam::123456789012:role/hop2"
 		hop3 = "arn:aws:iam::123456789012:role/hop3"
 	)
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	s.AllowAssumeRole(awsTestRole, hop1, fakes.AllowTagSession())
 	s.AllowAssumeRole(hop1, hop2, fakes.AllowTagSession())
 	s.AllowAssumeRole(hop2, hop3, fakes.AllowTagSession())
@@ -551,7 +551,7 @@ func TestSTS_AssumeRole_TransitiveTagsChain(t *testing.T) {
 func TestSTS_SessionTags(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	s := awsStartSTS(t, fakes.STSOptions{Issuer: awsSharedIssuer()})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: awsSharedIssuer()})
 	s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 
 	tags, keys, ok := s.SessionTags(s.IssueCredentials(awsTestRole).AccessKeyID)
@@ -606,7 +606,7 @@ func TestSTS_DurationSeconds_SessionLimits(t *testing.T) {
 				g := NewWithT(t)
 				clock := newAWSClock()
 				// A long TTL, so DurationSeconds alone sets the lifetime.
-				s := awsStartSTS(t, fakes.STSOptions{Now: clock.Now, TTL: 12 * time.Hour})
+				s := awsStartSTS(t, fakes.AWSSTSOptions{Now: clock.Now, TTL: 12 * time.Hour})
 				s.AllowAssumeRole(awsTestRole, awsTestTenantRole)
 				s.SetMaxSessionDuration(awsTestTenantRole, 12*time.Hour) // chaining caps it anyway
 				out, err := paramsAssume(s, s.IssueCredentials(awsTestRole), sts.AssumeRoleInput{DurationSeconds: aws.Int32(tt.duration)})
@@ -640,7 +640,7 @@ func TestSTS_DurationSeconds_SessionLimits(t *testing.T) {
 				t.Parallel()
 				g := NewWithT(t)
 				clock := newAWSClock()
-				s := awsStartSTS(t, fakes.STSOptions{Issuer: awsSharedIssuer(), Now: clock.Now, TTL: 12 * time.Hour})
+				s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: awsSharedIssuer(), Now: clock.Now, TTL: 12 * time.Hour})
 				s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 				if tt.max != 0 {
 					s.SetMaxSessionDuration(awsTestRole, tt.max)
@@ -665,7 +665,7 @@ func TestSTS_DurationSeconds_SessionLimits(t *testing.T) {
 	t.Run("SetMaxSessionDuration refuses IAM's impossible values", func(t *testing.T) {
 		t.Parallel()
 		g := NewWithT(t)
-		s := awsStartSTS(t, fakes.STSOptions{})
+		s := awsStartSTS(t, fakes.AWSSTSOptions{})
 		g.Expect(func() { s.SetMaxSessionDuration(awsTestRole, 59*time.Minute) }).To(Panic())
 		g.Expect(func() { s.SetMaxSessionDuration(awsTestRole, 12*time.Hour+time.Second) }).To(Panic())
 	})
@@ -691,7 +691,7 @@ func TestSTS_RecordsSessionParameters(t *testing.T) {
 		PolicyArns:        paramsPolicyARNs(paramsManagedARN, "arn:aws:iam::123456789012:policy/team/eks-read"),
 		Policy:            aws.String(policy),
 	}
-	want := fakes.STSCall{
+	want := fakes.AWSSTSCall{
 		Action:            "AssumeRole",
 		RoleARN:           awsTestTenantRole,
 		RoleSessionName:   awsTestSession,
@@ -708,7 +708,7 @@ func TestSTS_RecordsSessionParameters(t *testing.T) {
 
 	_, err := paramsAssume(s, s.IssueCredentials(awsTestRole), in)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(s.Calls()).To(Equal([]fakes.STSCall{want}))
+	g.Expect(s.Calls()).To(Equal([]fakes.AWSSTSCall{want}))
 
 	// Refused before authentication: still recorded as sent.
 	_, err = awsSTSClient(s, aws.AnonymousCredentials{}).AssumeRole(context.Background(), &in)
@@ -718,7 +718,7 @@ func TestSTS_RecordsSessionParameters(t *testing.T) {
 	g.Expect(s.Calls()[1]).To(Equal(refused))
 
 	// Web identity records the parameters it takes.
-	wi := awsStartSTS(t, fakes.STSOptions{Issuer: awsSharedIssuer()})
+	wi := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: awsSharedIssuer()})
 	wi.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 	wi.DefineManagedPolicy(paramsManagedARN, `{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}`)
 	_, err = awsSTSClient(wi, nil).AssumeRoleWithWebIdentity(context.Background(), &sts.AssumeRoleWithWebIdentityInput{
@@ -730,7 +730,7 @@ func TestSTS_RecordsSessionParameters(t *testing.T) {
 		Policy:           aws.String(policy),
 	})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(wi.Calls()).To(Equal([]fakes.STSCall{{
+	g.Expect(wi.Calls()).To(Equal([]fakes.AWSSTSCall{{
 		Action:          "AssumeRoleWithWebIdentity",
 		RoleARN:         awsTestRole,
 		RoleSessionName: awsTestSession,
@@ -744,7 +744,7 @@ func TestSTS_RecordsSessionParameters(t *testing.T) {
 func TestSTS_DefineManagedPolicy_Refuses(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	allowAll := `{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}`
 	g.Expect(func() { s.DefineManagedPolicy("arn:aws:iam::aws:role/ReadOnly", allowAll) }).
 		To(PanicWith(ContainSubstring("invalid policy ARN")))

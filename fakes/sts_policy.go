@@ -275,13 +275,13 @@ func (i *awsIssued) sessionPolicyRefusal(action, resource string) string {
 // that is not a managed policy's
 // (arn:aws:iam::<account or "aws">:policy/<name>) or a document STS would
 // refuse as a session policy.
-func (s *STS) DefineManagedPolicy(policyARN, document string) {
+func (s *AWSSTS) DefineManagedPolicy(policyARN, document string) {
 	if !awsManagedPolicyARNPattern.MatchString(policyARN) {
-		panic("fakes: STS.DefineManagedPolicy: invalid policy ARN '" + policyARN + "'")
+		panic("fakes: AWSSTS.DefineManagedPolicy: invalid policy ARN '" + policyARN + "'")
 	}
 	p, serr := awsParsePolicy(document)
 	if serr != nil {
-		panic("fakes: STS.DefineManagedPolicy: policy " + policyARN + ": " + serr.code + ": " + serr.message)
+		panic("fakes: AWSSTS.DefineManagedPolicy: policy " + policyARN + ": " + serr.code + ": " + serr.message)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -290,7 +290,7 @@ func (s *STS) DefineManagedPolicy(policyARN, document string) {
 
 // sessionPolicies returns the session policies a request asks for: its
 // inline policy, if any, then the managed policies it names.
-func (s *STS) sessionPolicies(p awsSessionParams) ([]*awsPolicy, *awsError) {
+func (s *AWSSTS) sessionPolicies(p awsSessionParams) ([]*awsPolicy, *awsError) {
 	var policies []*awsPolicy
 	if p.policy != nil {
 		inline, serr := awsParsePolicy(*p.policy)

@@ -27,7 +27,7 @@ const (
 // policyRole, which may use ECR, ECR Public and the cluster eksTestCluster
 // and assume policyNextRole, which may use ECR.
 type policyWorld struct {
-	sts *fakes.STS
+	sts *fakes.AWSSTS
 	ecr *fakes.ECR
 	eks *fakes.EKS
 	api *fakes.KubeAPIServer
@@ -35,7 +35,7 @@ type policyWorld struct {
 
 func policyStart(t *testing.T) *policyWorld {
 	t.Helper()
-	s := awsStartSTS(t, fakes.STSOptions{Issuer: awsSharedIssuer()})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: awsSharedIssuer()})
 	s.AllowAssumeRole(awsTestRole, policyRole)
 	s.AllowAssumeRole(policyRole, policyNextRole, fakes.AllowTagSession())
 	e := fakes.StartECR(s, fakes.ECROptions{})

@@ -22,7 +22,7 @@ func TestSTS_AssumeRole_RequireRequestTag(t *testing.T) {
 	denied := func(action string) string { return sourceDenied(paramsCallerARN, action) }
 	// inherited gives the caller a transitive tenant namespace tag and a
 	// tenant service account tag that is not transitive.
-	inherited := func(s *fakes.STS) aws.Credentials {
+	inherited := func(s *fakes.AWSSTS) aws.Credentials {
 		return s.IssueTaggedCredentials(awsTestRole, map[string]string{
 			tenantNamespaceTag:      "apps",
 			tenantServiceAccountTag: "podinfo",
@@ -31,7 +31,7 @@ func TestSTS_AssumeRole_RequireRequestTag(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		trust   []fakes.TrustOption
-		creds   func(s *fakes.STS) aws.Credentials
+		creds   func(s *fakes.AWSSTS) aws.Credentials
 		tags    []string
 		wantMsg string
 	}{

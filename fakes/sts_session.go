@@ -157,7 +157,7 @@ func (t awsTrust) holds(c awsTrustContext) bool {
 
 // trusts reports whether the trust policy of target has a statement naming
 // source that allows action and whose condition holds for c.
-func (s *STS) trusts(target, source, action string, c awsTrustContext) bool {
+func (s *AWSSTS) trusts(target, source, action string, c awsTrustContext) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, t := range s.assumeRoleTrust[target][source] {
@@ -172,16 +172,16 @@ func (s *STS) trusts(target, source, action string, c awsTrustContext) bool {
 // the DurationSeconds of AssumeRoleWithWebIdentity; it is one hour unless
 // set. It panics outside IAM's range, one to twelve hours. AssumeRole is
 // role chaining here, capped at one hour whatever the role's maximum.
-func (s *STS) SetMaxSessionDuration(roleARN string, d time.Duration) {
+func (s *AWSSTS) SetMaxSessionDuration(roleARN string, d time.Duration) {
 	if d < time.Hour || d > 12*time.Hour {
-		panic(fmt.Sprintf("fakes: STS.SetMaxSessionDuration: %v is outside 1h to 12h", d))
+		panic(fmt.Sprintf("fakes: AWSSTS.SetMaxSessionDuration: %v is outside 1h to 12h", d))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.maxSessionDuration[roleARN] = d
 }
 
-func (s *STS) maxSessionDurationOf(roleARN string) time.Duration {
+func (s *AWSSTS) maxSessionDurationOf(roleARN string) time.Duration {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if d, ok := s.maxSessionDuration[roleARN]; ok {
@@ -196,7 +196,7 @@ func (s *STS) maxSessionDurationOf(roleARN string) time.Duration {
 // transitive ones on, which the target's trust must allow
 // (AllowTagSession). It panics when a transitive key names no tag
 // (compared ignoring case, as STS compares tag keys).
-func (s *STS) IssueTaggedCredentials(roleARN string, tags map[string]string, transitiveKeys []string) aws.Credentials {
+func (s *AWSSTS) IssueTaggedCredentials(roleARN string, tags map[string]string, transitiveKeys []string) aws.Credentials {
 	session := awsIssued{roleARN: roleARN, sessionName: awsIssuedSessionName}
 	if len(tags) > 0 {
 		session.tags = maps.Clone(tags)
@@ -204,7 +204,7 @@ func (s *STS) IssueTaggedCredentials(roleARN string, tags map[string]string, tra
 	for _, k := range transitiveKeys {
 		key, ok := awsFindTagKey(session.tags, k)
 		if !ok {
-			panic("fakes: STS.IssueTaggedCredentials: transitive key '" + k + "' names no tag")
+			panic("fakes: AWSSTS.IssueTaggedCredentials: transitive key '" + k + "' names no tag")
 		}
 		session.transitiveKeys = awsAddKey(session.transitiveKeys, key)
 	}
@@ -234,7 +234,7 @@ func awsTransitiveSessionTags(tags map[string]string) (map[string]string, []stri
 // (inherited transitive tags included) and its transitive keys, sorted. A
 // session without tags has nil ones. ok is false when the fake did not
 // issue the key.
-func (s *STS) SessionTags(accessKeyID string) (tags map[string]string, transitiveKeys []string, ok bool) {
+func (s *AWSSTS) SessionTags(accessKeyID string) (tags map[string]string, transitiveKeys []string, ok bool) {
 	s.mu.RLock()
 	issued, ok := s.creds[accessKeyID]
 	s.mu.RUnlock()
@@ -329,7 +329,7 @@ func awsParseSessionParams(params url.Values) awsSessionParams {
 }
 
 // record copies the parameters, as sent, into call.
-func (p awsSessionParams) record(call *STSCall) {
+func (p awsSessionParams) record(call *AWSSTSCall) {
 	if p.externalID != nil {
 		call.ExternalID = *p.externalID
 	}

@@ -47,7 +47,7 @@ func AllowSetSourceIdentity() TrustOption {
 // SessionSourceIdentity returns the source identity of the session the
 // access key belongs to, "" when it has none. ok is false when the fake did
 // not issue the key.
-func (s *STS) SessionSourceIdentity(accessKeyID string) (sourceIdentity string, ok bool) {
+func (s *AWSSTS) SessionSourceIdentity(accessKeyID string) (sourceIdentity string, ok bool) {
 	s.mu.RLock()
 	issued, ok := s.creds[accessKeyID]
 	s.mu.RUnlock()

@@ -111,7 +111,7 @@ func TestSTS_AssumeRole_SetSourceIdentity(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			s := awsStartSTS(t, fakes.STSOptions{})
+			s := awsStartSTS(t, fakes.AWSSTSOptions{})
 			for _, opts := range tt.trust {
 				s.AllowAssumeRole(awsTestRole, awsTestTenantRole, opts...)
 			}
@@ -159,7 +159,7 @@ func TestSTS_AssumeRole_SetSourceIdentity_SessionPolicy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			s := awsStartSTS(t, fakes.STSOptions{})
+			s := awsStartSTS(t, fakes.AWSSTSOptions{})
 			s.AllowAssumeRole(awsTestRole, awsTestOtherRole)
 			s.AllowAssumeRole(awsTestOtherRole, awsTestTenantRole, fakes.AllowSetSourceIdentity())
 			restricted, err := paramsAssume(s, s.IssueCredentials(awsTestRole), sts.AssumeRoleInput{
@@ -186,7 +186,7 @@ func TestSTS_AssumeRole_SourceIdentityChain(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	const tenantSession = "arn:aws:sts::210987654321:assumed-role/tenant-a/flux-session"
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	s.AllowAssumeRole(awsTestRole, awsTestTenantRole, fakes.AllowSetSourceIdentity())
 	s.AllowAssumeRole(awsTestTenantRole, sourceHop1) // without sts:SetSourceIdentity
 	s.AllowAssumeRole(awsTestTenantRole, sourceHop2, fakes.AllowSetSourceIdentity())
@@ -272,7 +272,7 @@ func TestSTS_AssumeRole_RequireSourceIdentity(t *testing.T) {
 	t.Run("inherited", func(t *testing.T) {
 		t.Parallel()
 		g := NewWithT(t)
-		s := awsStartSTS(t, fakes.STSOptions{})
+		s := awsStartSTS(t, fakes.AWSSTSOptions{})
 		s.AllowAssumeRole(awsTestRole, awsTestTenantRole, fakes.AllowSetSourceIdentity())
 		s.AllowAssumeRole(awsTestTenantRole, sourceHop1, fakes.AllowSetSourceIdentity(), fakes.RequireSourceIdentity("flux-system.*"))
 		s.AllowAssumeRole(awsTestTenantRole, sourceHop2, fakes.AllowSetSourceIdentity(), fakes.RequireSourceIdentity("apps.*"))
@@ -341,7 +341,7 @@ func TestSTS_AssumeRoleWithWebIdentity_SourceIdentity(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			s := awsStartSTS(t, fakes.STSOptions{Issuer: issuer})
+			s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: issuer})
 			s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 
 			out, err := awsSTSClient(s, nil).AssumeRoleWithWebIdentity(context.Background(), &sts.AssumeRoleWithWebIdentityInput{

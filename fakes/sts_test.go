@@ -73,16 +73,16 @@ func awsNewIssuer(t *testing.T, url string) *fakes.Issuer {
 	return i
 }
 
-func awsStartSTS(t *testing.T, opts fakes.STSOptions) *fakes.STS {
+func awsStartSTS(t *testing.T, opts fakes.AWSSTSOptions) *fakes.AWSSTS {
 	t.Helper()
-	s := fakes.StartSTS(opts)
+	s := fakes.StartAWSSTS(opts)
 	t.Cleanup(s.Close)
 	return s
 }
 
 // awsSTSClient returns the real SDK client for s, without retries so that
 // call counts are exact. creds may be nil for unsigned calls.
-func awsSTSClient(s *fakes.STS, creds aws.CredentialsProvider) *sts.Client {
+func awsSTSClient(s *fakes.AWSSTS, creds aws.CredentialsProvider) *sts.Client {
 	return sts.New(sts.Options{
 		Region:       awsTestRegion,
 		BaseEndpoint: aws.String(s.URL),
@@ -209,7 +209,7 @@ func TestSTS_AssumeRoleWithWebIdentity(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
 			clock := newAWSClock()
-			s := awsStartSTS(t, fakes.STSOptions{Issuer: issuer, Now: clock.Now})
+			s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: issuer, Now: clock.Now})
 			s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 			role := awsTestRole
 			if tt.role != "" {
@@ -279,7 +279,7 @@ func TestSTS_AssumeRoleWithWebIdentity_DurationSeconds(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
 			clock := newAWSClock()
-			s := awsStartSTS(t, fakes.STSOptions{Issuer: awsSharedIssuer(), Now: clock.Now, TTL: tt.ttl})
+			s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: awsSharedIssuer(), Now: clock.Now, TTL: tt.ttl})
 			s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 			out, err := awsSTSClient(s, nil).AssumeRoleWithWebIdentity(context.Background(), &sts.AssumeRoleWithWebIdentityInput{
 				RoleArn:          aws.String(awsTestRole),
@@ -300,7 +300,7 @@ func TestSTS_AssumeRoleWithWebIdentity_DurationSeconds(t *testing.T) {
 func TestSTS_AssumeRoleWithWebIdentity_NoIssuer(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 	_, err := awsSTSClient(s, nil).AssumeRoleWithWebIdentity(context.Background(), &sts.AssumeRoleWithWebIdentityInput{
 		RoleArn:          aws.String(awsTestRole),
@@ -314,7 +314,7 @@ func TestSTS_AssumeRole(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name     string
-		creds    func(s *fakes.STS, issued aws.Credentials) aws.Credentials
+		creds    func(s *fakes.AWSSTS, issued aws.Credentials) aws.Credentials
 		target   string
 		session  string
 		advance  time.Duration
@@ -326,7 +326,7 @@ func TestSTS_AssumeRole(t *testing.T) {
 		},
 		{
 			name: "tampered secret",
-			creds: func(_ *fakes.STS, c aws.Credentials) aws.Credentials {
+			creds: func(_ *fakes.AWSSTS, c aws.Credentials) aws.Credentials {
 				// Change the first character, whichever it is: a fixed
 				// replacement leaves one secret in 64 untouched.
 				first := "X"
@@ -341,7 +341,7 @@ func TestSTS_AssumeRole(t *testing.T) {
 		},
 		{
 			name: "secret of other issued credentials",
-			creds: func(s *fakes.STS, c aws.Credentials) aws.Credentials {
+			creds: func(s *fakes.AWSSTS, c aws.Credentials) aws.Credentials {
 				c.SecretAccessKey = s.IssueCredentials(awsTestRole).SecretAccessKey
 				return c
 			},
@@ -349,7 +349,7 @@ func TestSTS_AssumeRole(t *testing.T) {
 		},
 		{
 			name: "unknown access key",
-			creds: func(_ *fakes.STS, c aws.Credentials) aws.Credentials {
+			creds: func(_ *fakes.AWSSTS, c aws.Credentials) aws.Credentials {
 				c.AccessKeyID = "ASIAAAAAAAAAAAAAAAAA"
 				return c
 			},
@@ -358,7 +358,7 @@ func TestSTS_AssumeRole(t *testing.T) {
 		},
 		{
 			name: "session token of other credentials",
-			creds: func(s *fakes.STS, c aws.Credentials) aws.Credentials {
+			creds: func(s *fakes.AWSSTS, c aws.Credentials) aws.Credentials {
 				c.SessionToken = s.IssueCredentials(awsTestRole).SessionToken
 				return c
 			},
@@ -366,7 +366,7 @@ func TestSTS_AssumeRole(t *testing.T) {
 		},
 		{
 			name: "missing session token",
-			creds: func(_ *fakes.STS, c aws.Credentials) aws.Credentials {
+			creds: func(_ *fakes.AWSSTS, c aws.Credentials) aws.Credentials {
 				c.SessionToken = ""
 				return c
 			},
@@ -400,7 +400,7 @@ func TestSTS_AssumeRole(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
 			clock := newAWSClock()
-			s := awsStartSTS(t, fakes.STSOptions{Now: clock.Now})
+			s := awsStartSTS(t, fakes.AWSSTSOptions{Now: clock.Now})
 			s.AllowAssumeRole(awsTestRole, awsTestTenantRole)
 			issued := s.IssueCredentials(awsTestRole)
 			signing := issued
@@ -443,7 +443,7 @@ func TestSTS_AssumeRole(t *testing.T) {
 				return
 			}
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(call).To(Equal(fakes.STSCall{
+			g.Expect(call).To(Equal(fakes.AWSSTSCall{
 				Action:          "AssumeRole",
 				RoleARN:         awsTestTenantRole,
 				RoleSessionName: awsTestSession,
@@ -471,13 +471,13 @@ func TestSTS_AssumeRole(t *testing.T) {
 func TestSTS_AssumeRole_Unsigned(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	s := awsStartSTS(t, fakes.STSOptions{})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{})
 	_, err := awsSTSClient(s, aws.AnonymousCredentials{}).AssumeRole(context.Background(), &sts.AssumeRoleInput{
 		RoleArn:         aws.String(awsTestTenantRole),
 		RoleSessionName: aws.String(awsTestSession),
 	})
 	g.Expect(awsErrorCode(err)).To(Equal("MissingAuthenticationToken"))
-	g.Expect(s.Calls()).To(Equal([]fakes.STSCall{{
+	g.Expect(s.Calls()).To(Equal([]fakes.AWSSTSCall{{
 		Action:          "AssumeRole",
 		RoleARN:         awsTestTenantRole,
 		RoleSessionName: awsTestSession,
@@ -490,7 +490,7 @@ func TestSTS_Latency(t *testing.T) {
 	t.Run("delays calls", func(t *testing.T) {
 		t.Parallel()
 		g := NewWithT(t)
-		s := awsStartSTS(t, fakes.STSOptions{Latency: 20 * time.Millisecond})
+		s := awsStartSTS(t, fakes.AWSSTSOptions{Latency: 20 * time.Millisecond})
 		start := time.Now()
 		_, err := awsSTSClient(s, awsStatic(s.IssueCredentials(awsTestRole))).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
 		g.Expect(err).NotTo(HaveOccurred())
@@ -499,7 +499,7 @@ func TestSTS_Latency(t *testing.T) {
 	t.Run("yields to the client's context", func(t *testing.T) {
 		t.Parallel()
 		g := NewWithT(t)
-		s := awsStartSTS(t, fakes.STSOptions{Latency: time.Hour})
+		s := awsStartSTS(t, fakes.AWSSTSOptions{Latency: time.Hour})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 		defer cancel()
 		_, err := awsSTSClient(s, awsStatic(s.IssueCredentials(awsTestRole))).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
@@ -515,7 +515,7 @@ func TestSTS_Concurrent(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	issuer := awsSharedIssuer()
-	s := awsStartSTS(t, fakes.STSOptions{Issuer: issuer})
+	s := awsStartSTS(t, fakes.AWSSTSOptions{Issuer: issuer})
 	s.AllowWebIdentity(awsTestRole, awsTestNamespace, awsTestSA)
 	s.AllowAssumeRole(awsTestRole, awsTestTenantRole)
 	token := awsSign(t, issuer, awsTestNamespace, awsTestSA, "sts.amazonaws.com")

@@ -4,7 +4,7 @@ package fakes
 // issued to (as GetCallerIdentity would, without a signed request), or
 // false when the fake did not issue it. Tests use it to compare the
 // identities of many credentials cheaply.
-func (s *STS) WhoAmI(accessKeyID string) (arn string, ok bool) {
+func (s *AWSSTS) WhoAmI(accessKeyID string) (arn string, ok bool) {
 	s.mu.RLock()
 	issued, ok := s.creds[accessKeyID]
 	s.mu.RUnlock()

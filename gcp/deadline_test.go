@@ -80,14 +80,14 @@ func TestGKEMetadataCallsReturnAtTheDeadline(t *testing.T) {
 		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
 		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
 	}
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	issuer, err := fakes.NewIssuer("https://container.googleapis.com/v1/projects/flux-project/locations/us-central1/clusters/flux")
 	g.Expect(err).NotTo(HaveOccurred())
-	sts := fakes.StartGoogleSTS(fakes.GoogleSTSOptions{Issuer: issuer, IAM: iam})
+	sts := fakes.StartGCPSTS(fakes.GCPSTSOptions{Issuer: issuer, IAM: iam})
 	t.Cleanup(sts.Close)
 	provider := gcp.Provider{Implementation: fakes.NewGCPImplementation(sts, iam)}
-	working := fakes.StartMetadata(fakes.MetadataOptions{
+	working := fakes.StartGCPMetadata(fakes.GCPMetadataOptions{
 		ProjectID: gkeProject, ClusterLocation: gkeLocation, ClusterName: gkeCluster,
 		ServiceAccountEmail: controller, IAM: iam,
 	})
@@ -192,9 +192,9 @@ func TestGoogleSTSExchangeReturnsAtTheDeadline(t *testing.T) {
 	g := NewWithT(t)
 	issuer, err := fakes.NewIssuer("https://kubernetes.default.svc.cluster.local")
 	g.Expect(err).NotTo(HaveOccurred())
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
-	sts := fakes.StartGoogleSTS(fakes.GoogleSTSOptions{Issuer: issuer, IAM: iam, Latency: time.Minute})
+	sts := fakes.StartGCPSTS(fakes.GCPSTSOptions{Issuer: issuer, IAM: iam, Latency: time.Minute})
 	t.Cleanup(sts.Close)
 	const wip = "projects/123456789012/locations/global/workloadIdentityPools/pool/providers/prov"
 	sts.AllowAudience("//iam.googleapis.com/" + wip)

@@ -40,7 +40,7 @@ func (i iamAt) IAMCredentialsEndpoint() string { return i.url + "/" }
 // requests itself: reply(n, w, r) for request n (from 1) answers and
 // returns true, or returns false to let the fake answer.
 type frontedIAM struct {
-	iam      *fakes.IAMCredentials
+	iam      *fakes.GCPIAMCredentials
 	provider gcp.Provider
 	source   *gcp.Token
 	requests atomic.Int64
@@ -50,7 +50,7 @@ type replyFunc func(n int64, w http.ResponseWriter, r *http.Request) bool
 
 func startFrontedIAM(t *testing.T, reply replyFunc) *frontedIAM {
 	t.Helper()
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	iam.AllowImpersonation(sourceGSA, targetGSA)
 	f := &frontedIAM{iam: iam}

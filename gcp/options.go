@@ -5,6 +5,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/internal/provider"
 )
 
 const (
@@ -58,12 +59,12 @@ func ParseImpersonate(sa corev1.ServiceAccount) (*ImpersonateConfig, error) {
 
 func parseImpersonate(sa corev1.ServiceAccount) (*ImpersonateConfig, *impersonateParams, error) {
 	var conf ImpersonateConfig
-	ok, err := auth.DecodeAnnotation(sa, ImpersonateAnnotation, &conf)
+	ok, err := provider.DecodeAnnotation(sa, ImpersonateAnnotation, &conf)
 	if !ok || err != nil {
 		return nil, nil, err
 	}
 	invalid := func(reason string) error {
-		return &auth.AnnotationError{Key: ImpersonateAnnotation, ServiceAccount: auth.ServiceAccountKey(sa), Reason: reason}
+		return provider.Invalid(sa, ImpersonateAnnotation, reason)
 	}
 	switch {
 	case conf.GCPServiceAccount == "":
@@ -95,7 +96,7 @@ func (Provider) ParseImpersonation(sa corev1.ServiceAccount, _ ...fluxauth.Optio
 	}
 	imp := &auth.Impersonation{
 		Annotation:        ImpersonateAnnotation,
-		ServiceAccount:    auth.ServiceAccountKey(sa),
+		ServiceAccount:    provider.Key(sa),
 		Target:            conf.GCPServiceAccount,
 		UseServiceAccount: conf.UseServiceAccount,
 	}

@@ -1,11 +1,6 @@
-// Package gcp impersonates GCP service accounts with IAM Credentials
-// generateAccessToken, on top of the upstream fluxcd/pkg/auth GCP provider,
-// which supplies the source token (GKE workload identity for the controller,
-// or the ServiceAccount's token exchanged at Google STS, through its
-// iam.gke.io/gcp-service-account or by direct-access federation).
-//
-// This file is the only one that touches the upstream provider, so moving to
-// a newer fluxcd/pkg/auth changes this file alone.
+// This file is the only one that touches the upstream provider, so moving
+// to a newer fluxcd/pkg/auth changes this file alone.
+
 package gcp
 
 import (

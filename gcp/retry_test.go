@@ -114,9 +114,9 @@ func TestNewTokenForServiceAccountRetriesGoogleSTS(t *testing.T) {
 	g := NewWithT(t)
 	issuer, err := fakes.NewIssuer("https://kubernetes.default.svc.cluster.local")
 	g.Expect(err).NotTo(HaveOccurred())
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
-	sts := fakes.StartGoogleSTS(fakes.GoogleSTSOptions{Issuer: issuer, IAM: iam})
+	sts := fakes.StartGCPSTS(fakes.GCPSTSOptions{Issuer: issuer, IAM: iam})
 	t.Cleanup(sts.Close)
 	const wip = "projects/123456789012/locations/global/workloadIdentityPools/pool/providers/prov"
 	const audience = "//iam.googleapis.com/" + wip

@@ -30,14 +30,14 @@ const controllerGSA = "flux-controller@flux-project.iam.gserviceaccount.com"
 // without touching the process environment. It counts the tokens it gives.
 type controllerTokens struct {
 	*fakes.GCPImplementation
-	iam    *fakes.IAMCredentials
+	iam    *fakes.GCPIAMCredentials
 	err    error
 	tokens atomic.Int64
 }
 
 func newControllerTokens(t *testing.T, err error) *controllerTokens {
 	t.Helper()
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
 	return &controllerTokens{GCPImplementation: fakes.NewGCPImplementation(nil, iam), iam: iam, err: err}
 }
@@ -60,7 +60,7 @@ func (f tokenSourceFunc) Token() (*oauth2.Token, error) { return f() }
 // startGoogleAPI is a Google API that answers each request with the
 // principal its bearer token belongs to, as the fake IAM Credentials knows
 // it, and refuses unknown tokens as Google does.
-func startGoogleAPI(t *testing.T, iam *fakes.IAMCredentials) *httptest.Server {
+func startGoogleAPI(t *testing.T, iam *fakes.GCPIAMCredentials) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who, ok := iam.WhoAmI(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))

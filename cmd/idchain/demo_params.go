@@ -58,7 +58,7 @@ func (w *demoWorld) checkSent(p auth.Provider, sa *corev1.ServiceAccount, since 
 	switch p.GetName() {
 	case aws.ProviderName:
 		calls := w.sts.Calls()[since.sts:]
-		i := slices.IndexFunc(calls, func(c fakes.STSCall) bool { return c.Action == "AssumeRole" && c.Err == "" })
+		i := slices.IndexFunc(calls, func(c fakes.AWSSTSCall) bool { return c.Action == "AssumeRole" && c.Err == "" })
 		if i < 0 {
 			return nil, "the fake STS recorded no AssumeRole it accepted"
 		}
@@ -86,7 +86,7 @@ func (w *demoWorld) checkSent(p auth.Provider, sa *corev1.ServiceAccount, since 
 		}
 	default:
 		calls := w.iam.Calls()[since.iam:]
-		i := slices.IndexFunc(calls, func(c fakes.IAMCall) bool { return c.Target == imp.Target && c.Err == "" })
+		i := slices.IndexFunc(calls, func(c fakes.GCPIAMCall) bool { return c.Target == imp.Target && c.Err == "" })
 		if i < 0 {
 			return nil, "the fake IAM Credentials recorded no generateAccessToken of the target it accepted"
 		}
@@ -131,7 +131,7 @@ func askedLifetime(p auth.Parameter) (time.Duration, bool) {
 
 // awsReceived reads the parameters of an AssumeRole as the fake STS
 // recorded them.
-func awsReceived(c fakes.STSCall) []auth.Parameter {
+func awsReceived(c fakes.AWSSTSCall) []auth.Parameter {
 	var out []auth.Parameter
 	if c.ExternalID != "" {
 		out = append(out, auth.Parameter{Field: "externalID", SentAs: "ExternalId", Value: c.ExternalID})
@@ -172,7 +172,7 @@ func azureReceived(c fakes.EntraCall) []auth.Parameter {
 // gcpReceived reads the parameters of a generateAccessToken as the fake
 // IAM Credentials recorded them. It records the email of each delegate;
 // the request names it projects/-/serviceAccounts/<email>.
-func gcpReceived(c fakes.IAMCall) []auth.Parameter {
+func gcpReceived(c fakes.GCPIAMCall) []auth.Parameter {
 	var out []auth.Parameter
 	if c.Delegates != nil {
 		names := make([]string, len(c.Delegates))

@@ -109,14 +109,14 @@ type demoWorld struct {
 	dir    string
 	issuer *fakes.Issuer
 
-	sts     *fakes.STS
+	sts     *fakes.AWSSTS
 	agent   *fakes.PodIdentityAgent
 	podEnv  map[string]string // the controller's credentials from Pod Identity
 	irsaEnv map[string]string // the controller's credentials from IRSA
 
-	iam       *fakes.IAMCredentials
-	googleSTS *fakes.GoogleSTS
-	metadata  *fakes.Metadata
+	iam       *fakes.GCPIAMCredentials
+	googleSTS *fakes.GCPSTS
+	metadata  *fakes.GCPMetadata
 	gcpEnv    map[string]string
 
 	entra *fakes.Entra
@@ -140,7 +140,7 @@ func startDemoWorld() (*demoWorld, error) {
 		return nil, err
 	}
 
-	w.sts = fakes.StartSTS(fakes.STSOptions{Issuer: w.issuer})
+	w.sts = fakes.StartAWSSTS(fakes.AWSSTSOptions{Issuer: w.issuer})
 	w.closers = append(w.closers, w.sts.Close)
 	if w.agent, err = fakes.StartPodIdentityAgent(w.sts, demoControllerRole); err != nil {
 		w.close()
@@ -168,14 +168,14 @@ func startDemoWorld() (*demoWorld, error) {
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:Get*","ecr:BatchGet*","ecr:Describe*","ecr:List*"],"Resource":"*"}]}`)
 	w.aws = aws.Provider{Implementation: w.sts.Implementation()}
 
-	w.iam = fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	w.iam = fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	w.closers = append(w.closers, w.iam.Close)
-	w.metadata = fakes.StartMetadata(fakes.MetadataOptions{
+	w.metadata = fakes.StartGCPMetadata(fakes.GCPMetadataOptions{
 		ProjectID: demoGCPProject, ClusterLocation: demoGCPLocation, ClusterName: demoGCPCluster,
 		ServiceAccountEmail: demoControllerGSA, IAM: w.iam,
 	})
 	w.closers = append(w.closers, w.metadata.Close)
-	w.googleSTS = fakes.StartGoogleSTS(fakes.GoogleSTSOptions{Issuer: w.issuer, IAM: w.iam})
+	w.googleSTS = fakes.StartGCPSTS(fakes.GCPSTSOptions{Issuer: w.issuer, IAM: w.iam})
 	w.closers = append(w.closers, w.googleSTS.Close)
 	w.googleSTS.AllowAudience(demoGKEAudience)
 	w.gcpEnv = fakes.GCPEnv(w.dir, w.metadata)

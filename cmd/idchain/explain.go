@@ -17,6 +17,7 @@ import (
 	"github.com/identitychain/auth/aws"
 	"github.com/identitychain/auth/azure"
 	"github.com/identitychain/auth/gcp"
+	"github.com/identitychain/auth/internal/inspect"
 	"github.com/identitychain/auth/internal/quote"
 )
 
@@ -91,8 +92,8 @@ type explainParameter struct {
 }
 
 type explainKeyInfo struct {
-	Source []auth.KeyInput `json:"source"`
-	Target []auth.KeyInput `json:"target,omitempty"`
+	Source []inspect.KeyInput `json:"source"`
+	Target []inspect.KeyInput `json:"target,omitempty"`
 }
 
 func (a *app) newExplainCmd() *cobra.Command {
@@ -275,9 +276,7 @@ func (a *app) explainClient(f *chainFlags, file string) (client.Client, error) {
 // can be shown.
 func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainFlags, policy *loadedPolicy) (*explanation, error) {
 	opts := f.options(kube)
-	var o auth.Options
-	o.Apply(opts...)
-	e := &explanation{Provider: p.GetName(), Lockdown: o.Lockdown()}
+	e := &explanation{Provider: p.GetName(), Lockdown: inspect.Lockdown(opts)}
 	if f.serviceAccount != "" {
 		e.ServiceAccount = f.namespace + "/" + f.serviceAccount
 	}
@@ -348,7 +347,7 @@ func explain(ctx context.Context, p auth.Provider, kube client.Client, f *chainF
 		}
 	}
 
-	e.CacheKey = &explainKeyInfo{Source: chain.SourceKeyInputs(audiences), Target: chain.TargetKeyInputs()}
+	e.CacheKey = &explainKeyInfo{Source: inspect.SourceKeyInputs(chain, audiences), Target: inspect.TargetKeyInputs(chain)}
 	if audNote != "" {
 		for i, in := range e.CacheKey.Source {
 			if in.Name == "audiences" {

@@ -48,7 +48,7 @@ func TestAWSPodIdentityAssumeRole(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 
 	g.Expect(w.agent.Requests()).To(Equal(int64(1)))
-	g.Expect(w.sts.Calls()).To(Equal([]fakes.STSCall{{
+	g.Expect(w.sts.Calls()).To(Equal([]fakes.AWSSTSCall{{
 		Action: "AssumeRole", RoleARN: targetRole, RoleSessionName: sessionName(ns),
 		Caller: controllerRole, Region: region,
 	}}))
@@ -75,7 +75,7 @@ func TestAWSControllerIRSAAssumeRole(t *testing.T) {
 	g.Expect(calls[0].RoleARN).To(Equal(controllerRole))
 	g.Expect(calls[0].Caller).To(Equal("system:serviceaccount:flux-system:source-controller"))
 	g.Expect(calls[0].Err).To(BeEmpty())
-	g.Expect(calls[1]).To(Equal(fakes.STSCall{
+	g.Expect(calls[1]).To(Equal(fakes.AWSSTSCall{
 		Action: "AssumeRole", RoleARN: targetRole, RoleSessionName: sessionName(ns),
 		Caller: controllerRole, Region: region,
 	}))
@@ -110,7 +110,7 @@ func TestAWSObjectLevelIRSAAssumeRole(t *testing.T) {
 			g.Expect(calls[0].RoleARN).To(Equal(sourceRole))
 			g.Expect(calls[0].Caller).To(Equal("system:serviceaccount:" + ns + ":my-app"))
 			g.Expect(calls[0].Err).To(BeEmpty())
-			g.Expect(calls[1]).To(Equal(fakes.STSCall{
+			g.Expect(calls[1]).To(Equal(fakes.AWSSTSCall{
 				Action: "AssumeRole", RoleARN: targetRole, RoleSessionName: sessionName(ns),
 				Caller: sourceRole, Region: region,
 			}))
@@ -133,7 +133,7 @@ func TestGCPControllerWIFImpersonate(t *testing.T) {
 	token, err := auth.GetAccessToken(context.Background(), w.provider, forMyApp(ns)...)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	g.Expect(w.iam.Calls()).To(Equal([]fakes.IAMCall{{
+	g.Expect(w.iam.Calls()).To(Equal([]fakes.GCPIAMCall{{
 		Target: targetGSA, Caller: controllerGSA, Scopes: []string{cloudPlatform}, Lifetime: "3600s",
 	}}))
 	g.Expect(w.whoAmI(t, token)).To(Equal(targetGSA))
@@ -164,7 +164,7 @@ func TestGCPObjectLevelWIFImpersonate(t *testing.T) {
 			g.Expect(calls).To(HaveLen(2))
 			g.Expect(calls[0].Target).To(Equal(sourceGSA), "upstream's own hop to iam.gke.io/gcp-service-account")
 			g.Expect(calls[0].Caller).To(Equal(principal))
-			g.Expect(calls[1]).To(Equal(fakes.IAMCall{
+			g.Expect(calls[1]).To(Equal(fakes.GCPIAMCall{
 				Target: targetGSA, Caller: sourceGSA, Scopes: []string{cloudPlatform}, Lifetime: "3600s",
 			}))
 			g.Expect(w.whoAmI(t, token)).To(Equal(targetGSA))

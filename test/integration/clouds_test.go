@@ -39,7 +39,7 @@ const (
 // controller identity is set per instance, not through the environment, so
 // AWS tests run in parallel.
 type awsWorld struct {
-	sts *fakes.STS
+	sts *fakes.AWSSTS
 	// agent is the controller's EKS Pod Identity agent, for controllerRole.
 	agent    *fakes.PodIdentityAgent
 	provider aws.Provider
@@ -49,7 +49,7 @@ type awsWorld struct {
 // Identity for controllerRole.
 func newAWSWorld(t *testing.T) *awsWorld {
 	t.Helper()
-	s := fakes.StartSTS(fakes.STSOptions{Issuer: issuer})
+	s := fakes.StartAWSSTS(fakes.AWSSTSOptions{Issuer: issuer})
 	t.Cleanup(s.Close)
 	agent, err := fakes.StartPodIdentityAgent(s, controllerRole)
 	if err != nil {
@@ -115,9 +115,9 @@ func sessionName(ns string) string { return ns + ".my-app.fluxcd.io" }
 // gcpWorld is a fake GCP (metadata server, Google STS trusting the API
 // server's tokens, IAM Credentials) for a GKE cluster.
 type gcpWorld struct {
-	iam      *fakes.IAMCredentials
-	sts      *fakes.GoogleSTS
-	metadata *fakes.Metadata
+	iam      *fakes.GCPIAMCredentials
+	sts      *fakes.GCPSTS
+	metadata *fakes.GCPMetadata
 	provider gcp.Provider
 }
 
@@ -143,12 +143,12 @@ func newGCPController(t *testing.T) *gcpWorld {
 
 func startGCP(t *testing.T) *gcpWorld {
 	t.Helper()
-	iam := fakes.StartIAMCredentials(fakes.IAMCredentialsOptions{})
+	iam := fakes.StartGCPIAMCredentials(fakes.GCPIAMCredentialsOptions{})
 	t.Cleanup(iam.Close)
-	s := fakes.StartGoogleSTS(fakes.GoogleSTSOptions{Issuer: issuer, IAM: iam})
+	s := fakes.StartGCPSTS(fakes.GCPSTSOptions{Issuer: issuer, IAM: iam})
 	t.Cleanup(s.Close)
 	s.AllowAudience(gkeAudience)
-	md := fakes.StartMetadata(fakes.MetadataOptions{
+	md := fakes.StartGCPMetadata(fakes.GCPMetadataOptions{
 		ProjectID: gkeProject, ClusterLocation: "us-central1", ClusterName: "flux",
 		ServiceAccountEmail: controllerGSA, IAM: iam,
 	})
