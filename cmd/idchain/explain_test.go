@@ -11,8 +11,8 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/spf13/cobra"
 
-	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/fakes"
+	"github.com/identitychain/auth/internal/inspect"
 )
 
 // seedArgs returns the explain arguments for a seed manifest of the
@@ -340,7 +340,7 @@ func TestExplainAzure(t *testing.T) {
 			g.Expect(calls).To(Equal(tt.wantHops))
 			g.Expect(e.Hops[len(e.Hops)-2].Details).To(HaveSuffix(", for scope api://AzureADTokenExchange/.default"))
 			g.Expect(e.Hops[len(e.Hops)-1].Details).To(HaveSuffix("client assertion = the source token, scopes " + arm))
-			g.Expect(e.CacheKey.Source).To(ContainElement(auth.KeyInput{Name: "scopes",
+			g.Expect(e.CacheKey.Source).To(ContainElement(inspect.KeyInput{Name: "scopes",
 				Value: []any{"api://AzureADTokenExchange/.default"}}))
 
 			// With --scopes, they are the object's: no note, and the
