@@ -11,7 +11,6 @@ import (
 
 	fluxauth "github.com/fluxcd/pkg/auth"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/identitychain/auth"
 	"github.com/identitychain/auth/aws"
@@ -348,9 +347,8 @@ func (p lintProvider) plan(sa corev1.ServiceAccount, lockdown bool, policy *auth
 	if sa.Namespace == "" {
 		sa.Namespace = lintDefaultNamespace
 	}
-	kube := fake.NewClientBuilder().WithObjects(&sa).Build()
 	opts := []auth.Option{
-		auth.WithClient(kube),
+		auth.WithClient(saClient{sa: &sa}),
 		auth.WithServiceAccountNamespace(sa.Namespace),
 		auth.WithServiceAccountName(sa.Name),
 		auth.WithSTSRegion(lintRegion),
