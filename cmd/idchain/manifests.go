@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -133,10 +132,9 @@ func (m *manifests) parse(file string, data []byte) {
 		m.order = map[string]int{}
 	}
 	m.order[file] = m.files
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	docs := newDocStream(string(data))
 	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
+		doc, err := docs.next()
 		if errors.Is(err, io.EOF) {
 			return
 		}
