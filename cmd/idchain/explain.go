@@ -249,7 +249,7 @@ func (a *app) explainClient(f *chainFlags, file string) (client.Client, error) {
 	}
 	if len(m.problems) > 0 {
 		p := m.problems[0]
-		return nil, usageError("failed to read '%s:%d': %s", p.file, p.line, p.problem)
+		return nil, usageError("failed to read '%s': %s", location(p.file, p.line, p.col), p.problem)
 	}
 	objs := make([]client.Object, 0, len(m.serviceAccounts))
 	for _, msa := range m.serviceAccounts {

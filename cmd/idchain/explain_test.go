@@ -269,7 +269,7 @@ func TestExplainUsageErrors(t *testing.T) {
 		{[]string{"explain", "--provider", "oci"}, "invalid provider 'oci': must be aws, gcp or azure"},
 		{[]string{"explain", "--provider", "aws", "-o", "yaml"}, "invalid output format 'yaml': must be table or json"},
 		{[]string{"explain", "--provider", "aws", "--sts-endpoint", "https://evil.example.com"}, "invalid STS endpoint: 'https://evil.example.com'"},
-		{[]string{"explain", "--provider", "aws", "-f", "testdata/lint/bad/invalid-yaml.yaml"}, "failed to read 'testdata/lint/bad/invalid-yaml.yaml:4': invalid YAML"},
+		{[]string{"explain", "--provider", "aws", "-f", "testdata/lint/bad/invalid-yaml.yaml"}, "failed to read 'testdata/lint/bad/invalid-yaml.yaml:4:1': invalid YAML"},
 		{[]string{"explain", "--provider", "aws", "extra"}, `unknown command "extra" for "idchain explain"`},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

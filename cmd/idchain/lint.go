@@ -11,15 +11,19 @@ import (
 // finding is one problem lint reports. Its JSON form is the -o json
 // contract, so field names are stable.
 type finding struct {
-	File           string `json:"file"`
+	File string `json:"file"`
+	// Line and Column are where the problem is, 1-based; for a YAML
+	// syntax error, whose parser names the line only, Column is where the
+	// line's text starts.
 	Line           int    `json:"line,omitempty"`
+	Column         int    `json:"column,omitempty"`
 	Namespace      string `json:"namespace,omitempty"`
 	ServiceAccount string `json:"serviceAccount,omitempty"`
 	Provider       string `json:"provider,omitempty"`
 	Annotation     string `json:"annotation,omitempty"`
 	// Field is the path of the field of the annotation's value at fault,
 	// such as "duration" or "transitiveTagKeys[1]", when lint found it in
-	// the value; Line is then the field's line.
+	// the value; Line and Column are then the field's.
 	Field string `json:"field,omitempty"`
 	// Rule names the kind of problem, for scripts: invalid-yaml,
 	// invalid-manifest, unknown-annotation, invalid-annotation,
@@ -53,6 +57,7 @@ type lintPolicy struct {
 type policyDecision struct {
 	File           string `json:"file"`
 	Line           int    `json:"line,omitempty"`
+	Column         int    `json:"column,omitempty"`
 	Namespace      string `json:"namespace"`
 	ServiceAccount string `json:"serviceAccount"`
 	Provider       string `json:"provider"`
@@ -207,10 +212,7 @@ func (a *app) printLint(w io.Writer, r lintReport) error {
 	}
 	t := table{header: []string{"LOCATION", "SERVICEACCOUNT", "ANNOTATION", "PROBLEM"}}
 	for _, f := range r.Findings {
-		loc := f.File
-		if f.Line > 0 {
-			loc = fmt.Sprintf("%s:%d", f.File, f.Line)
-		}
+		loc := location(f.File, f.Line, f.Column)
 		sa := "-"
 		if f.ServiceAccount != "" {
 			sa = f.Namespace + "/" + f.ServiceAccount
@@ -230,6 +232,18 @@ func (a *app) printLint(w io.Writer, r lintReport) error {
 	}
 	_, err := fmt.Fprintf(w, "\n%s %s.\n", s.red(plural(c.Findings, "problem")+"."), checked)
 	return err
+}
+
+// location is file:line:column, as editors and CI annotations read it,
+// with what is known of it.
+func location(file string, line, col int) string {
+	switch {
+	case line > 0 && col > 0:
+		return fmt.Sprintf("%s:%d:%d", file, line, col)
+	case line > 0:
+		return fmt.Sprintf("%s:%d", file, line)
+	}
+	return file
 }
 
 func plural(n int, word string) string {

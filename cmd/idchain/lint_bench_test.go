@@ -78,3 +78,28 @@ func BenchmarkLint(b *testing.B) {
 	}
 	b.ReportMetric(float64(benchServiceAccounts*b.N)/b.Elapsed().Seconds(), "ServiceAccounts/s")
 }
+
+// BenchmarkLintRead is the reading part of BenchmarkLint: YAML, and each
+// ServiceAccount decoded as the API server would.
+func BenchmarkLintRead(b *testing.B) {
+	data := benchManifest(benchServiceAccounts)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m := &manifests{order: map[string]int{}}
+		m.parse("serviceaccounts.yaml", data)
+	}
+	b.ReportMetric(float64(benchServiceAccounts*b.N)/b.Elapsed().Seconds(), "ServiceAccounts/s")
+}
+
+// BenchmarkLintRules is the checking part of BenchmarkLint: the library's
+// parsers and Plan, for every ServiceAccount read.
+func BenchmarkLintRules(b *testing.B) {
+	m := &manifests{order: map[string]int{}}
+	m.parse("serviceaccounts.yaml", benchManifest(benchServiceAccounts))
+	b.ReportAllocs()
+	for b.Loop() {
+		lint(m, false, nil)
+	}
+	b.ReportMetric(float64(benchServiceAccounts*b.N)/b.Elapsed().Seconds(), "ServiceAccounts/s")
+}

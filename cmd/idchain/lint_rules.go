@@ -38,6 +38,13 @@ const (
 	lintDefaultSA = "default"
 )
 
+// The options of every chain lint plans, made once.
+var (
+	lintRegionOption   = auth.WithSTSRegion(lintRegion)
+	lintScopeOption    = auth.WithScopes(lintScope)
+	lintLockdownOption = auth.WithDefaultServiceAccount(lintDefaultSA)
+)
+
 // lintProvider is what lint knows about one provider: which annotations
 // make a ServiceAccount relevant to it, and how to say what to do.
 type lintProvider struct {
@@ -110,7 +117,7 @@ var lintProviders = []lintProvider{
 }
 
 // relevant reports whether sa carries an annotation of p.
-func (p lintProvider) relevant(sa corev1.ServiceAccount) bool {
+func (p lintProvider) relevant(sa *corev1.ServiceAccount) bool {
 	for k := range sa.Annotations {
 		if strings.HasPrefix(k, p.name+fluxAnnotationDomainTail) || slices.Contains(p.identity, k) {
 			return true
@@ -122,8 +129,11 @@ func (p lintProvider) relevant(sa corev1.ServiceAccount) bool {
 // configured reports whether sa has the provider's impersonation annotation
 // or an identity annotation, i.e. whether the library would do anything
 // provider-specific with it.
-func (p lintProvider) configured(sa corev1.ServiceAccount) bool {
-	for _, k := range append([]string{p.known[0]}, p.identity...) {
+func (p lintProvider) configured(sa *corev1.ServiceAccount) bool {
+	if _, ok := sa.Annotations[p.known[0]]; ok {
+		return true
+	}
+	for _, k := range p.identity {
 		if _, ok := sa.Annotations[k]; ok {
 			return true
 		}
@@ -143,13 +153,13 @@ func lint(m *manifests, lockdown bool, policy *loadedPolicy) lintReport {
 		r.Policy = &lintPolicy{File: policy.file, Decisions: []policyDecision{}}
 	}
 	for _, p := range m.problems {
-		r.Findings = append(r.Findings, finding{File: p.file, Line: p.line, Namespace: p.namespace,
+		r.Findings = append(r.Findings, finding{File: p.file, Line: p.line, Column: p.col, Namespace: p.namespace,
 			ServiceAccount: p.name, Annotation: p.annotation, Rule: p.rule, Problem: p.problem, Fix: p.fix})
 	}
 	for _, msa := range m.serviceAccounts {
 		checked := false
 		for _, p := range lintProviders {
-			if !p.relevant(msa.sa) {
+			if !p.relevant(&msa.sa) {
 				continue
 			}
 			checked = true
@@ -186,49 +196,75 @@ func lint(m *manifests, lockdown bool, policy *loadedPolicy) lintReport {
 // check returns every problem of one ServiceAccount for provider p: the
 // annotations one by one, then the decision the library makes with them,
 // and, with a policy, the policy's decision on its impersonation.
-func (p lintProvider) check(msa manifestSA, lockdown bool, policy *loadedPolicy) ([]finding, *policyDecision) {
-	sa := msa.sa
+func (p lintProvider) check(msa *manifestSA, lockdown bool, policy *loadedPolicy) ([]finding, *policyDecision) {
+	sa := &msa.sa
 	var out []finding
 	add := func(key, rule, problem, fix string) {
-		out = append(out, finding{Line: msa.lineOf(key), Annotation: key, Rule: rule, Problem: problem, Fix: fix})
+		at := msa.at(key)
+		out = append(out, finding{Line: at.line, Column: at.col, Annotation: key, Rule: rule, Problem: problem, Fix: fix})
 	}
 
-	for _, k := range slices.Sorted(maps.Keys(sa.Annotations)) {
-		if strings.HasPrefix(k, p.name+fluxAnnotationDomainTail) && !slices.Contains(p.known, k) {
-			add(k, "unknown-annotation", "unknown annotation: the library ignores it, so the identity it meant to "+
-				"configure is silently not used", unknownAnnotationFix(k, p.known))
+	prefix := p.name + fluxAnnotationDomainTail
+	for k := range sa.Annotations {
+		if strings.HasPrefix(k, prefix) && !slices.Contains(p.known, k) {
+			// Rare: sort the keys for a stable order, then report them.
+			for _, k := range slices.Sorted(maps.Keys(sa.Annotations)) {
+				if strings.HasPrefix(k, prefix) && !slices.Contains(p.known, k) {
+					add(k, "unknown-annotation", "unknown annotation: the library ignores it, so the identity it "+
+						"meant to configure is silently not used", unknownAnnotationFix(k, p.known))
+				}
+			}
+			break
 		}
 	}
 
-	impKey := p.known[0]
-	_, err := p.provider.ParseImpersonation(sa, fluxauth.WithSTSRegion(lintRegion), fluxauth.WithScopes(lintScope))
-	parsed := err == nil
-	if annErr := (*auth.AnnotationError)(nil); errors.As(err, &annErr) {
-		out = append(out, p.annotationFinding(msa, annErr))
-	} else if err != nil {
-		rule, fix := p.refusal(err, lockdown)
-		if rule == "" {
-			rule, fix = "refused", p.annotationFix
+	// A chain the library plans has an annotation it parsed: plan first,
+	// and parse on its own only to report why planning failed. Plan
+	// returns before parsing for a ServiceAccount without a name.
+	configured := p.configured(sa)
+	var chain *auth.Chain
+	var planErr error
+	planned := configured && sa.Name != ""
+	if planned {
+		chain, planErr = p.plan(sa, lockdown, nil)
+	}
+	parsed := planned && planErr == nil
+	if !parsed {
+		impKey := p.known[0]
+		_, err := p.provider.ParseImpersonation(*sa, fluxauth.WithSTSRegion(lintRegion), fluxauth.WithScopes(lintScope))
+		parsed = err == nil
+		if annErr := (*auth.AnnotationError)(nil); errors.As(err, &annErr) {
+			out = append(out, p.annotationFinding(msa, annErr))
+		} else if err != nil {
+			rule, fix := p.refusal(err, lockdown)
+			if rule == "" {
+				rule, fix = "refused", p.annotationFix
+			}
+			add(impKey, rule, err.Error(), fix)
 		}
-		add(impKey, rule, err.Error(), fix)
 	}
 
-	identityErrs := p.checkIdentity(sa, add)
+	// A chain from the ServiceAccount's identity is one whose identity
+	// annotation the library read and accepted.
+	verified := parsed && planned && planErr == nil && chain.Source.Kind == auth.SourceServiceAccount
+	identityErrs := p.checkIdentity(*sa, verified, add)
 
-	if !parsed || !p.configured(sa) {
+	if !parsed || !configured {
 		// Planning would only repeat the annotation error, or, for a
 		// ServiceAccount that only has a misspelt annotation, refuse a
 		// chain nobody asked for.
 		return out, nil
 	}
-	chain, err := p.plan(sa, lockdown, nil)
-	if err != nil {
+	if !planned {
+		chain, planErr = p.plan(sa, lockdown, nil)
+	}
+	if planErr != nil {
 		for _, ie := range identityErrs {
-			if strings.Contains(err.Error(), ie.Error()) {
+			if strings.Contains(planErr.Error(), ie.Error()) {
 				return out, nil // already reported on its own annotation
 			}
 		}
-		add(p.classify(sa, err, lockdown))
+		add(p.classify(*sa, planErr, lockdown))
 		return out, nil
 	}
 	if policy == nil || chain.Impersonation == nil {
@@ -241,22 +277,23 @@ func (p lintProvider) check(msa manifestSA, lockdown bool, policy *loadedPolicy)
 // without it, as a controller given the policy would, and adds the
 // policy's refusal to out. The decision names the rule that allows the
 // impersonation, from the same source as the chain's.
-func (p lintProvider) checkPolicy(msa manifestSA, lockdown bool, policy *loadedPolicy, chain *auth.Chain,
+func (p lintProvider) checkPolicy(msa *manifestSA, lockdown bool, policy *loadedPolicy, chain *auth.Chain,
 	out []finding) ([]finding, *policyDecision) {
 	imp, kind := chain.Impersonation, chain.Source.Kind
 	sa := imp.ServiceAccount
 	key := p.known[0]
-	d := &policyDecision{Line: msa.lineOf(key), Namespace: sa.Namespace, ServiceAccount: sa.Name,
+	at := msa.at(key)
+	d := &policyDecision{Line: at.line, Column: at.col, Namespace: sa.Namespace, ServiceAccount: sa.Name,
 		Source: policySourceName(kind), Target: imp.Target, Outcome: policyDenied}
 	if rule, ok := policy.policy.Allows(sa.Namespace, sa.Name, kind, imp.Target); ok {
 		d.Outcome, d.Rule = policyAllowed, ruleName(rule)
 	}
-	_, err := p.plan(msa.sa, lockdown, policy.policy)
+	_, err := p.plan(&msa.sa, lockdown, policy.policy)
 	var annErr *auth.AnnotationError
 	switch {
 	case err == nil:
 	case errors.Is(err, auth.ErrPolicyDenied):
-		out = append(out, finding{Line: msa.lineOf(key), Annotation: key, Rule: "policy-denied",
+		out = append(out, finding{Line: at.line, Column: at.col, Annotation: key, Rule: "policy-denied",
 			Problem: err.Error(), Fix: policyFix(sa.Namespace, kind, imp.Target)})
 	case errors.As(err, &annErr):
 		// What the policy adds to the session does not fit with what the
@@ -264,7 +301,7 @@ func (p lintProvider) checkPolicy(msa manifestSA, lockdown bool, policy *loadedP
 		out = append(out, p.annotationFinding(msa, annErr))
 	default:
 		_, rule, problem, fix := p.classify(msa.sa, err, lockdown)
-		out = append(out, finding{Line: msa.lineOf(key), Annotation: key, Rule: rule, Problem: problem, Fix: fix})
+		out = append(out, finding{Line: at.line, Column: at.col, Annotation: key, Rule: rule, Problem: problem, Fix: fix})
 	}
 	return out, d
 }
@@ -272,7 +309,10 @@ func (p lintProvider) checkPolicy(msa manifestSA, lockdown bool, policy *loadedP
 // checkIdentity validates each identity annotation present with the
 // library, whether or not it is the source: it becomes the source the day
 // lockdown is turned on or useServiceAccount changes.
-func (p lintProvider) checkIdentity(sa corev1.ServiceAccount, add func(key, rule, problem, fix string)) []error {
+//
+// verified says Plan already accepted the ServiceAccount's own identity
+// (the role ARN or Google service account), which GetIdentity reads.
+func (p lintProvider) checkIdentity(sa corev1.ServiceAccount, verified bool, add func(key, rule, problem, fix string)) []error {
 	var errs []error
 	report := func(key string, err error, fix string) {
 		if err != nil {
@@ -283,13 +323,13 @@ func (p lintProvider) checkIdentity(sa corev1.ServiceAccount, add func(key, rule
 	present := func(key string) bool { _, ok := sa.Annotations[key]; return ok }
 	switch p.name {
 	case aws.ProviderName:
-		if present(aws.RoleARNAnnotation) {
+		if present(aws.RoleARNAnnotation) && !verified {
 			_, err := aws.Provider{}.GetIdentity(sa)
 			report(aws.RoleARNAnnotation, err, "set "+aws.RoleARNAnnotation+" to the IAM role the ServiceAccount's "+
 				"token is exchanged for, e.g. arn:aws:iam::111111111111:role/source")
 		}
 	case gcp.ProviderName:
-		if present(gcp.ServiceAccountAnnotation) {
+		if present(gcp.ServiceAccountAnnotation) && !verified {
 			_, err := gcp.Provider{}.GetIdentity(sa)
 			report(gcp.ServiceAccountAnnotation, err, "set "+gcp.ServiceAccountAnnotation+" to <name>@<project>.iam.gserviceaccount.com, "+
 				"or remove it to use direct access")
@@ -316,9 +356,10 @@ func (p lintProvider) checkIdentity(sa corev1.ServiceAccount, add func(key, rule
 // so the problem is the library's reason alone. A bad request parameter is
 // invalid-parameter, and the library's own fix, the end of its reason, is
 // the fix.
-func (p lintProvider) annotationFinding(msa manifestSA, e *auth.AnnotationError) finding {
-	line, field := locateRefusal(msa.sa.Annotations[e.Key], e.Reason)
-	f := finding{Line: msa.lineInValue(e.Key, line), Annotation: e.Key, Field: field,
+func (p lintProvider) annotationFinding(msa *manifestSA, e *auth.AnnotationError) finding {
+	line, col, field := locateRefusal(msa.sa.Annotations[e.Key], e.Reason)
+	at := msa.inValue(e.Key, line, col)
+	f := finding{Line: at.line, Column: at.col, Annotation: e.Key, Field: field,
 		Rule: "invalid-annotation", Problem: e.Reason, Fix: p.annotationFix}
 	if hint, ok := p.parameterHint(e.Reason); ok {
 		f.Rule, f.Fix = "invalid-parameter", hint
@@ -343,20 +384,24 @@ func (p lintProvider) parameterHint(reason string) (string, bool) {
 // plan asks the library which chain it would follow for sa, exactly as a
 // controller would, with a client that holds sa alone, and policy when
 // not nil.
-func (p lintProvider) plan(sa corev1.ServiceAccount, lockdown bool, policy *auth.ImpersonationPolicy) (*auth.Chain, error) {
+func (p lintProvider) plan(sa *corev1.ServiceAccount, lockdown bool, policy *auth.ImpersonationPolicy) (*auth.Chain, error) {
 	if sa.Namespace == "" {
-		sa.Namespace = lintDefaultNamespace
+		c := *sa
+		c.Namespace = lintDefaultNamespace
+		sa = &c
 	}
 	opts := []auth.Option{
-		auth.WithClient(saClient{sa: &sa}),
+		auth.WithClient(saClient{sa: sa}),
 		auth.WithServiceAccountNamespace(sa.Namespace),
 		auth.WithServiceAccountName(sa.Name),
-		auth.WithSTSRegion(lintRegion),
-		auth.WithScopes(lintScope),
-		auth.WithImpersonationPolicy(policy),
+		lintRegionOption,
+		lintScopeOption,
+	}
+	if policy != nil {
+		opts = append(opts, auth.WithImpersonationPolicy(policy))
 	}
 	if lockdown {
-		opts = append(opts, auth.WithDefaultServiceAccount(lintDefaultSA))
+		opts = append(opts, lintLockdownOption)
 	}
 	return auth.Plan(context.Background(), p.provider, opts...)
 }
