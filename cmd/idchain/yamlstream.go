@@ -35,6 +35,8 @@ type docStream struct {
 	// ('%YAML', '%TAG') or document end markers ('...'), which change how
 	// the next document is read, or a byte order mark.
 	v3 *yaml.Decoder
+	// v3Offset is the number of lines before the text v3 reads.
+	v3Offset int
 
 	lines []lineRec // of the current document, reused
 	// nodes and ptrs are slabs the fast path takes nodes and the Content
@@ -59,9 +61,7 @@ type docStream struct {
 
 func newDocStream(src string) *docStream {
 	s := &docStream{src: src, line: 1}
-	if strings.HasPrefix(src, "\ufeff") || strings.HasPrefix(src, "\xff\xfe") || strings.HasPrefix(src, "\xfe\xff") ||
-		strings.HasPrefix(src, "%") || strings.Contains(src, "\n%") ||
-		strings.HasPrefix(src, "...") || strings.Contains(src, "\n...") {
+	if strings.HasPrefix(src, "\ufeff") || strings.HasPrefix(src, "\xff\xfe") || strings.HasPrefix(src, "\xfe\xff") {
 		s.v3 = yaml.NewDecoder(strings.NewReader(src))
 	}
 	return s
@@ -88,8 +88,9 @@ func (s *docStream) next() (*yaml.Node, error) {
 	if s.v3 != nil {
 		var doc yaml.Node
 		if err := s.v3.Decode(&doc); err != nil {
-			return nil, err
+			return nil, shiftError(err, s.v3Offset)
 		}
+		shiftLines(&doc, s.v3Offset)
 		return &doc, nil
 	}
 	if len(s.queue) > 0 {
@@ -105,7 +106,14 @@ func (s *docStream) next() (*yaml.Node, error) {
 	}
 	for s.off < len(s.src) {
 		start, startLine := s.off, s.line
-		safe, marker := s.scanDocument()
+		safe, marker, directive := s.scanDocument()
+		if directive {
+			// yaml.v3 reads the rest: what this document says changes
+			// how the next ones are read.
+			s.v3 = yaml.NewDecoder(strings.NewReader(s.src[start:]))
+			s.v3Offset, s.off = startLine-1, len(s.src)
+			return s.next()
+		}
 		if safe {
 			if doc, ok := s.parseFast(marker, startLine); ok {
 				if doc == nil {
@@ -136,19 +144,28 @@ func (s *docStream) next() (*yaml.Node, error) {
 // '---' at the start of a line, and moves s.off past them. safe is false
 // when a line has anything but printable ASCII (a tab, a CR, a control
 // character, non-ASCII text) or the marker line has more than a comment
-// after '---'; marker is whether the document starts with '---'.
-func (s *docStream) scanDocument() (safe, marker bool) {
+// after '---'; marker is whether the document starts with '---';
+// directive whether a line starts with '%' (a directive, '%YAML' or
+// '%TAG') or is a document end marker ('...'), which change how the
+// documents after it are read.
+func (s *docStream) scanDocument() (safe, marker, directive bool) {
 	s.lines = s.lines[:0]
 	safe = true
 	for s.off < len(s.src) {
-		start := s.off
-		end := strings.IndexByte(s.src[start:], '\n')
-		if end < 0 {
-			end = len(s.src)
-		} else {
-			end += start
+		start, end := s.off, s.off
+		for ; end < len(s.src); end++ {
+			c := s.src[end]
+			if c == '\n' {
+				break
+			}
+			if c < 0x20 || c > 0x7e {
+				safe = false
+			}
 		}
 		text := s.src[start:end]
+		if strings.HasPrefix(text, "%") || isMarker(text, "...") {
+			directive = true
+		}
 		if isMarker(text, "---") {
 			if len(s.lines) > 0 {
 				break // the next document's
@@ -168,17 +185,11 @@ func (s *docStream) scanDocument() (safe, marker bool) {
 		case text[l.indent] == '#':
 			l.kind = lineComment
 		}
-		for i := 0; i < len(text); i++ {
-			if c := text[i]; c < 0x20 || c > 0x7e {
-				safe = false
-				break
-			}
-		}
 		s.lines = append(s.lines, l)
 		s.off, s.line = end+1, s.line+1
 	}
 	s.off = min(s.off, len(s.src))
-	return safe, marker
+	return safe, marker, directive
 }
 
 // isMarker reports whether line is the document marker m, alone or
@@ -207,19 +218,28 @@ func decodeDocuments(text string, offset int) ([]*yaml.Node, error) {
 			return docs, nil
 		}
 		if err != nil {
-			msg := err.Error()
-			if sm := yamlErrLine.FindStringSubmatch(msg); sm != nil {
-				n, _ := strconv.Atoi(sm[1])
-				msg = "yaml: line " + strconv.Itoa(n+offset) + ": " + msg[len(sm[0]):]
-			}
-			return docs, errors.New(msg)
+			return docs, shiftError(err, offset)
 		}
 		shiftLines(doc, offset)
 		docs = append(docs, doc)
 	}
 }
 
+// shiftError moves the line number of yaml.v3's error by offset.
+func shiftError(err error, offset int) error {
+	msg := err.Error()
+	sm := yamlErrLine.FindStringSubmatch(msg)
+	if sm == nil || offset == 0 {
+		return err
+	}
+	n, _ := strconv.Atoi(sm[1])
+	return errors.New("yaml: line " + strconv.Itoa(n+offset) + ": " + msg[len(sm[0]):])
+}
+
 func shiftLines(n *yaml.Node, offset int) {
+	if offset == 0 {
+		return
+	}
 	n.Line += offset
 	for _, c := range n.Content {
 		shiftLines(c, offset)
@@ -308,7 +328,11 @@ func (p *fastParser) node(kind yaml.Kind, tag, value string, style yaml.Style, l
 	i := len(p.s.nodes)
 	p.s.nodes = p.s.nodes[:i+1]
 	n := &p.s.nodes[i]
-	*n = yaml.Node{Kind: kind, Style: style, Tag: tag, Value: value, Line: line, Column: col}
+	// Field by field: a slot of the slab only ever held a node of the
+	// fast path, whose anchor, alias and comments are empty; copying a
+	// whole Node would pay the GC's write barrier for all its pointers.
+	n.Kind, n.Style, n.Line, n.Column = kind, style, line, col
+	n.Tag, n.Value, n.Content = tag, value, nil
 	return n
 }
 
