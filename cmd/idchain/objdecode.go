@@ -55,7 +55,16 @@ func decodesItself(t reflect.Type) bool {
 	return b
 }
 
+// deref returns the node an alias ('*a') stands for, or n.
+func deref(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
 func decodeValue(n *yaml.Node, v reflect.Value, at *fieldPath) *fieldError {
+	n = deref(n)
 	sk := scalarKindOf(n)
 	if sk == scalarNull {
 		return nil // JSON null leaves a field unset
@@ -251,7 +260,7 @@ func decodeStringMap(n *yaml.Node, v reflect.Value, at *fieldPath) *fieldError {
 		}
 		switch sk := scalarKindOf(val); sk {
 		case scalarText:
-			m[key] = val.Value
+			m[key] = deref(val).Value
 		case scalarNull:
 			m[key] = ""
 		default:
@@ -363,6 +372,7 @@ func (w *jsonWriter) walk(n *yaml.Node, at *fieldPath) *fieldError {
 // keyText is the text of a mapping key as kubectl sends it: a number or
 // boolean key becomes its text.
 func keyText(k *yaml.Node, at *fieldPath) (string, *fieldError) {
+	k = deref(k)
 	if k.Kind != yaml.ScalarNode {
 		return "", &fieldError{k, fmt.Sprintf("a key of %s is %s", fieldName(at), describeNode(k, scalarText)),
 			"write each key as text, followed by ':'"}
@@ -394,8 +404,15 @@ func stringError(n *yaml.Node, sk yamlScalarKind, at *fieldPath) *fieldError {
 	if sk == scalarBool && !strings.EqualFold(n.Value, "true") && !strings.EqualFold(n.Value, "false") {
 		why = " (YAML reads an unquoted " + n.Value + " as a boolean)"
 	}
-	return &fieldError{n, fmt.Sprintf("%s must be text, not %s%s", fieldName(at), describeNode(n, sk), why),
-		fmt.Sprintf("quote the value: \"%s\"", quote.Clean(n.Value, quote.MaxBytes))}
+	value := quote.Clean(n.Value, quote.MaxBytes)
+	fix := fmt.Sprintf("quote the value: \"%s\"", value)
+	switch {
+	case at != nil && at.step == stepKey:
+		fix = fmt.Sprintf("quote the value: '%s: \"%s\"'", quote.Clean(at.key, quote.MaxBytes), value)
+	case at != nil && at.step == stepField:
+		fix = fmt.Sprintf("quote the value: '%s: \"%s\"'", at.name, value)
+	}
+	return &fieldError{n, fmt.Sprintf("%s must be text, not %s%s", fieldName(at), describeNode(n, sk), why), fix}
 }
 
 func wholeNumberError(n *yaml.Node, sk yamlScalarKind, at *fieldPath) *fieldError {
@@ -744,7 +761,7 @@ var (
 // lint's time reading a large repository; any other field takes
 // decodeValue.
 func decodeServiceAccount(n *yaml.Node, sa *corev1.ServiceAccount) *fieldError {
-	if n.Kind != yaml.MappingNode {
+	if n = deref(n); n.Kind != yaml.MappingNode {
 		return decodeObject(n, sa)
 	}
 	var seen keySet
@@ -780,7 +797,7 @@ func decodeServiceAccount(n *yaml.Node, sa *corev1.ServiceAccount) *fieldError {
 
 func decodeObjectMeta(n *yaml.Node, meta *metav1.ObjectMeta) *fieldError {
 	at := metadataPath
-	if n.Kind != yaml.MappingNode {
+	if n = deref(n); n.Kind != yaml.MappingNode {
 		return decodeValue(n, reflect.ValueOf(meta).Elem(), at)
 	}
 	var seen keySet
@@ -805,8 +822,8 @@ func decodeObjectMeta(n *yaml.Node, meta *metav1.ObjectMeta) *fieldError {
 			}
 			switch {
 			case scalarKindOf(val) == scalarNull:
-			case val.Kind == yaml.MappingNode:
-				err = decodeStringMap(val, m, path)
+			case deref(val).Kind == yaml.MappingNode:
+				err = decodeStringMap(deref(val), m, path)
 			default:
 				err = decodeValue(val, m, path)
 			}
@@ -828,7 +845,7 @@ func decodeObjectMeta(n *yaml.Node, meta *metav1.ObjectMeta) *fieldError {
 func setText(n *yaml.Node, dst *string, at *fieldPath, name string) *fieldError {
 	switch sk := scalarKindOf(n); sk {
 	case scalarText:
-		*dst = n.Value
+		*dst = deref(n).Value
 	case scalarNull:
 	default:
 		return stringError(n, sk, &fieldPath{parent: at, name: name})
