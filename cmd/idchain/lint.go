@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // finding is one problem lint reports. Its JSON form is the -o json
@@ -41,6 +43,9 @@ type finding struct {
 type lintReport struct {
 	Findings []finding  `json:"findings"`
 	Summary  lintCounts `json:"summary"`
+	// Notes say what lint did not read, and why: the templates of a Helm
+	// chart.
+	Notes []lintNote `json:"notes,omitempty"`
 	// Policy is what the impersonation policy of --policy decided.
 	Policy *lintPolicy `json:"policy,omitempty"`
 }
@@ -74,8 +79,18 @@ type policyDecision struct {
 	Rule string `json:"rule,omitempty"`
 }
 
+// lintNote is what lint skipped under a path.
+type lintNote struct {
+	Path  string `json:"path"`
+	Files int    `json:"files"`
+	Note  string `json:"note"`
+}
+
 type lintCounts struct {
-	Files           int  `json:"files"`
+	Files int `json:"files"`
+	// Excluded counts the files and directories --exclude and
+	// .idchainignore excluded.
+	Excluded        int  `json:"excluded,omitempty"`
 	ServiceAccounts int  `json:"serviceAccounts"`
 	Checked         int  `json:"checked"`
 	Findings        int  `json:"findings"`
@@ -85,6 +100,7 @@ type lintCounts struct {
 func (a *app) newLintCmd() *cobra.Command {
 	var lockdown bool
 	var output, policyFile string
+	var excludes []string
 	cmd := &cobra.Command{
 		Use:   "lint PATH... [--lockdown] [--policy FILE]",
 		Short: "Find identity annotations the library would refuse, offline",
@@ -170,7 +186,7 @@ be read or the command line is wrong.`,
 				return err
 			}
 			defer tuneGC()()
-			m, err := readManifests(args, a.stdin)
+			m, err := readManifestsExcept(args, a.stdin, excludes)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
@@ -194,13 +210,19 @@ be read or the command line is wrong.`,
 	cmd.Flags().StringVar(&policyFile, "policy", "",
 		"apply this impersonation policy, as controllers given it do (see 'idchain policy --help')")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringArrayVar(&excludes, "exclude", nil,
+		"do not read the files and directories this gitignore-like glob matches (repeatable), such as 'charts/**' or '*.enc.yaml'")
 	return cmd
 }
 
 func (a *app) printLint(w io.Writer, r lintReport) error {
 	s := a.style()
 	c := r.Summary
-	checked := fmt.Sprintf("Checked %s, %s, %d with identity annotations", plural(c.Files, "file"),
+	files := plural(c.Files, "file")
+	if c.Excluded > 0 {
+		files += fmt.Sprintf(" (%d excluded)", c.Excluded)
+	}
+	checked := fmt.Sprintf("Checked %s, %s, %d with identity annotations", files,
 		plural(c.ServiceAccounts, "ServiceAccount"), c.Checked)
 	if c.Lockdown {
 		checked += ", under lockdown"
@@ -210,8 +232,10 @@ func (a *app) printLint(w io.Writer, r lintReport) error {
 			plural(p.Allowed, "impersonation"), p.Denied)
 	}
 	if len(r.Findings) == 0 {
-		_, err := fmt.Fprintf(w, "%s %s.\n", s.green("No problems."), checked)
-		return err
+		if _, err := fmt.Fprintf(w, "%s %s.\n", s.green("No problems."), checked); err != nil {
+			return err
+		}
+		return a.printNotes(w, r)
 	}
 	t := table{header: []string{"LOCATION", "SERVICEACCOUNT", "ANNOTATION", "PROBLEM"}}
 	for _, f := range r.Findings {
@@ -233,8 +257,19 @@ func (a *app) printLint(w io.Writer, r lintReport) error {
 	if err := t.write(w, s); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\n%s %s.\n", s.red(plural(c.Findings, "problem")+"."), checked)
-	return err
+	if _, err := fmt.Fprintf(w, "\n%s %s.\n", s.red(plural(c.Findings, "problem")+"."), checked); err != nil {
+		return err
+	}
+	return a.printNotes(w, r)
+}
+
+func (a *app) printNotes(w io.Writer, r lintReport) error {
+	for _, n := range r.Notes {
+		if _, err := fmt.Fprintf(w, "%s %s\n", a.style().yellow("Note:"), quote.Clean(n.Note, quote.MaxErrorBytes)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // location is file:line:column, as editors and CI annotations read it,

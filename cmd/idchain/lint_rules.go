@@ -21,6 +21,20 @@ import (
 // fluxAnnotationDomainTail ends the keys of every Flux auth annotation.
 const fluxAnnotationDomainTail = ".auth.fluxcd.io/"
 
+// readAnnotations are the annotations the library reads that are not
+// *.auth.fluxcd.io ones: the ServiceAccount's own identity.
+var readAnnotations = []string{
+	aws.AssumeRoleAnnotation, aws.RoleARNAnnotation,
+	gcp.ImpersonateAnnotation, gcp.ServiceAccountAnnotation, gcp.WorkloadIdentityProviderAnnotation,
+	azure.ImpersonateAnnotation, azure.ClientIDAnnotation, azure.TenantIDAnnotation,
+}
+
+// readAnnotation reports whether the library reads annotation key, or
+// would if it were spelt right: a *.auth.fluxcd.io one.
+func readAnnotation(key string) bool {
+	return strings.Contains(key, fluxAnnotationDomainTail) || slices.Contains(readAnnotations, key)
+}
+
 // What lint assumes about the objects it cannot see.
 const (
 	// lintRegion is any valid region: the region is set on the Flux
@@ -178,6 +192,11 @@ func lint(m *manifests, lockdown bool, policy *loadedPolicy) lintReport {
 				}
 			}
 		}
+		for _, f := range nearMisses(msa) {
+			checked = true
+			f.File, f.Namespace, f.ServiceAccount = msa.file, msa.sa.Namespace, msa.sa.Name
+			r.Findings = append(r.Findings, f)
+		}
 		if checked {
 			r.Summary.Checked++
 		}
@@ -187,6 +206,8 @@ func lint(m *manifests, lockdown bool, policy *loadedPolicy) lintReport {
 		return cmp.Or(cmp.Compare(m.order[a.File], m.order[b.File]), cmp.Compare(a.Line, b.Line))
 	})
 	r.Summary.Files = m.files
+	r.Summary.Excluded = m.excluded
+	r.Notes = m.notes
 	r.Summary.ServiceAccounts = len(m.serviceAccounts)
 	r.Summary.Findings = len(r.Findings)
 	r.Summary.Lockdown = lockdown
@@ -473,14 +494,141 @@ func lintProviderFor(name string) (lintProvider, bool) {
 func unknownAnnotationFix(key string, known []string) string {
 	best, dist := "", len(key)
 	for _, k := range known {
-		if d := editDistance(key, k); d < dist {
+		if d := editDistance(normalKey(key), k); d < dist {
 			best, dist = k, d
 		}
 	}
 	if best != "" && dist <= len(best)/3 {
-		return fmt.Sprintf("did you mean %s?", best)
+		return didYouMean(key, best)
 	}
 	return "use one of " + sentence(known)
+}
+
+// unknownAnnotation is the problem of an annotation the library ignores.
+const unknownAnnotation = "unknown annotation: the library ignores it, so the identity it meant to configure " +
+	"is silently not used"
+
+// nearMisses reports the annotations of msa that the library does not read
+// but that are one it reads misspelt: in another case
+// (AWS.auth.fluxcd.io/assume-role), with '_' for '-'
+// (eks.amazonaws.com/role_arn), or a character or two off. The
+// *.auth.fluxcd.io keys of a provider are check's.
+func nearMisses(msa *manifestSA) []finding {
+	var out []finding
+	for k := range msa.sa.Annotations {
+		if slices.Contains(readAnnotations, k) || hasProviderPrefix(k) {
+			continue
+		}
+		if w, ok := nearestAnnotation(k); ok {
+			at := msa.at(k)
+			out = append(out, finding{Line: at.line, Column: at.col, Provider: annotationProvider(w), Annotation: k,
+				Rule: "unknown-annotation", Problem: unknownAnnotation, Fix: didYouMean(k, w)})
+		}
+	}
+	// In the order written, as maps have none.
+	slices.SortFunc(out, func(a, b finding) int { return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column)) })
+	return out
+}
+
+// hasProviderPrefix reports whether key is a provider's *.auth.fluxcd.io
+// key, as written.
+func hasProviderPrefix(key string) bool {
+	for _, p := range lintProviders {
+		if strings.HasPrefix(key, p.name+fluxAnnotationDomainTail) {
+			return true
+		}
+	}
+	return false
+}
+
+// nearestAnnotation returns the annotation the library reads that key is a
+// near miss of: the same but for case and '_' for '-', or at most two
+// characters off.
+func nearestAnnotation(key string) (string, bool) {
+	best, dist := "", 3
+	for _, w := range readAnnotations {
+		if d := len(key) - len(w); d > 2 || d < -2 {
+			continue
+		}
+		if d := boundedDistance(normalKey(key), w, 2); d < dist {
+			best, dist = w, d
+		}
+	}
+	return best, best != ""
+}
+
+// didYouMean suggests w for key, saying how they differ when it is more
+// than a typo.
+func didYouMean(key, w string) string {
+	switch {
+	case strings.EqualFold(key, w):
+		return fmt.Sprintf("did you mean %s? annotation keys are case-sensitive", w)
+	case strings.Contains(key, "_") && normalKey(key) == w:
+		return fmt.Sprintf("did you mean %s? the key is written with '-', not '_'", w)
+	case normalKey(key) == w:
+		return fmt.Sprintf("did you mean %s? annotation keys are case-sensitive, and written with '-', not '_'", w)
+	}
+	return fmt.Sprintf("did you mean %s?", w)
+}
+
+// normalKey is key in lower case, with '-' for '_'.
+func normalKey(key string) string {
+	if strings.IndexFunc(key, func(r rune) bool { return r == '_' || r >= 'A' && r <= 'Z' }) < 0 {
+		return key
+	}
+	return strings.ReplaceAll(strings.ToLower(key), "_", "-")
+}
+
+// annotationProvider names the provider that reads annotation w.
+func annotationProvider(w string) string {
+	switch w {
+	case aws.AssumeRoleAnnotation, aws.RoleARNAnnotation:
+		return aws.ProviderName
+	case gcp.ImpersonateAnnotation, gcp.ServiceAccountAnnotation, gcp.WorkloadIdentityProviderAnnotation:
+		return gcp.ProviderName
+	}
+	return azure.ProviderName
+}
+
+// boundedDistance is the Levenshtein distance of a and b when it is at
+// most k, and k+1 otherwise, in O(k·len) time: only the diagonal band
+// where a distance of k or less can be is computed.
+func boundedDistance(a, b string, k int) int {
+	if d := len(a) - len(b); d > k || d < -k {
+		return k + 1
+	}
+	const inf = 1 << 30
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+		if j > k {
+			prev[j] = inf
+		}
+	}
+	for i := 1; i <= len(a); i++ {
+		lo, hi := max(1, i-k), min(len(b), i+k)
+		for j := range cur {
+			cur[j] = inf
+		}
+		if i <= k {
+			cur[0] = i
+		}
+		best := cur[0]
+		for j := lo; j <= hi; j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			best = min(best, cur[j])
+		}
+		if best > k {
+			return k + 1
+		}
+		prev, cur = cur, prev
+	}
+	return min(prev[len(b)], k+1)
 }
 
 // editDistance is the Levenshtein distance of a and b.
