@@ -79,6 +79,43 @@ func BenchmarkLint(b *testing.B) {
 	b.ReportMetric(float64(benchServiceAccounts*b.N)/b.Elapsed().Seconds(), "ServiceAccounts/s")
 }
 
+// benchList returns the ServiceAccounts of benchManifest(n) as one
+// document, the List `kubectl get serviceaccounts -A -o yaml` prints.
+func benchList(n int) []byte {
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: List\nmetadata:\n  resourceVersion: \"\"\nitems:\n")
+	for _, doc := range strings.Split(string(benchManifest(n)), "---\n")[1:] {
+		lines := strings.Split(strings.TrimSuffix(doc, "\n"), "\n")
+		for i, l := range lines {
+			if i == 0 {
+				b.WriteString("- " + l + "\n")
+			} else {
+				b.WriteString("  " + l + "\n")
+			}
+		}
+	}
+	return []byte(b.String())
+}
+
+// BenchmarkLintList is BenchmarkLint with the ServiceAccounts in one
+// document, a List of 5.8 MB.
+func BenchmarkLintList(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "list.yaml")
+	data := benchList(benchServiceAccounts)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard}
+		if code := a.run([]string{"lint", path}); code != exitFindings {
+			b.Fatalf("exit %d, want %d", code, exitFindings)
+		}
+	}
+	b.ReportMetric(float64(benchServiceAccounts*b.N)/b.Elapsed().Seconds(), "ServiceAccounts/s")
+}
+
 // BenchmarkLintRead is the reading part of BenchmarkLint: YAML, and each
 // ServiceAccount decoded as the API server would.
 func BenchmarkLintRead(b *testing.B) {

@@ -42,8 +42,8 @@ type docStream struct {
 	// nodes and ptrs are slabs the fast path takes nodes and the Content
 	// of collections from, and stack holds the children of the
 	// collections it is reading: a ServiceAccount is 20 nodes.
-	nodes []yaml.Node
-	ptrs  []*yaml.Node
+	nodes slab[yaml.Node]
+	ptrs  slab[*yaml.Node]
 	stack []*yaml.Node
 	// queue holds what yaml.v3 read from a document's text beyond its
 	// first document: nothing, or the error it stopped at.
@@ -102,7 +102,8 @@ func (s *docStream) next() (*yaml.Node, error) {
 		return nil, s.queueErr
 	}
 	if s.reuse {
-		s.nodes, s.ptrs = s.nodes[:0], s.ptrs[:0]
+		s.nodes.reset()
+		s.ptrs.reset()
 	}
 	for s.off < len(s.src) {
 		start, startLine := s.off, s.line
@@ -300,34 +301,53 @@ func (s *docStream) parseFast(marker bool, firstLine int) (doc *yaml.Node, ok bo
 func (p *fastParser) content(from int) []*yaml.Node {
 	c := p.s.stack[from:]
 	var out []*yaml.Node
-	if n := len(c); n > 64 {
+	if n := len(c); n > slabSize/4 {
 		out = make([]*yaml.Node, n)
 	} else {
-		if len(p.s.ptrs)+n > cap(p.s.ptrs) {
-			p.s.ptrs = make([]*yaml.Node, 0, max(1024, 2*cap(p.s.ptrs)))
-		}
-		l := len(p.s.ptrs)
-		p.s.ptrs = p.s.ptrs[:l+n]
-		out = p.s.ptrs[l : l+n : l+n]
+		out = p.s.ptrs.take(n)
 	}
 	copy(out, c)
 	p.s.stack = p.s.stack[:from]
 	return out
 }
 
+// slabSize is how many values a slab's chunk holds.
+const slabSize = 256
+
+// slab hands out values from chunks of slabSize, allocated as needed and,
+// after reset, handed out again.
+type slab[T any] struct {
+	chunks [][]T
+	i      int // the chunk values are taken from
+}
+
+// take returns n (at most slabSize) values, zero or as the last document
+// left them.
+func (s *slab[T]) take(n int) []T {
+	for {
+		if s.i == len(s.chunks) {
+			s.chunks = append(s.chunks, make([]T, 0, slabSize))
+		}
+		c := s.chunks[s.i]
+		if l := len(c); l+n <= cap(c) {
+			s.chunks[s.i] = c[:l+n]
+			return c[l : l+n : l+n]
+		}
+		s.i++
+	}
+}
+
+// reset hands out the values again; what was taken must no longer be used.
+func (s *slab[T]) reset() {
+	for i := range s.chunks[:min(s.i+1, len(s.chunks))] {
+		s.chunks[i] = s.chunks[i][:0]
+	}
+	s.i = 0
+}
+
 // node returns a new node, from a slab.
 func (p *fastParser) node(kind yaml.Kind, tag, value string, style yaml.Style, line, col int) *yaml.Node {
-	if len(p.s.nodes) == cap(p.s.nodes) {
-		if p.s.reuse && len(p.s.nodes) > 0 {
-			// A document larger than the slab: grow it for the next.
-			p.s.nodes = make([]yaml.Node, 0, 2*cap(p.s.nodes))
-		} else {
-			p.s.nodes = make([]yaml.Node, 0, 256)
-		}
-	}
-	i := len(p.s.nodes)
-	p.s.nodes = p.s.nodes[:i+1]
-	n := &p.s.nodes[i]
+	n := &p.s.nodes.take(1)[0]
 	// Field by field: a slot of the slab only ever held a node of the
 	// fast path, whose anchor, alias and comments are empty; copying a
 	// whole Node would pay the GC's write barrier for all its pointers.
@@ -495,11 +515,24 @@ func (p *fastParser) key(i, c int) (k *yaml.Node, colon int, ok bool) {
 // or has escapes.
 func (p *fastParser) quoted(t string, c int) (value string, end int, style yaml.Style) {
 	if t[c] == '"' {
-		j := strings.IndexByte(t[c+1:], '"')
-		if j < 0 || strings.IndexByte(t[c+1:c+1+j], '\\') >= 0 {
-			return "", -1, 0
+		escaped := false
+		for j := c + 1; j < len(t); j++ {
+			switch t[j] {
+			case '\\':
+				escaped = true
+				j++
+			case '"':
+				if !escaped {
+					return t[c+1 : j], j + 1, yaml.DoubleQuotedStyle
+				}
+				v, ok := unescape(t[c+1 : j])
+				if !ok {
+					return "", -1, 0
+				}
+				return v, j + 1, yaml.DoubleQuotedStyle
+			}
 		}
-		return t[c+1 : c+1+j], c + j + 2, yaml.DoubleQuotedStyle
+		return "", -1, 0
 	}
 	var b []byte // the value so far, when it has an escaped quote
 	for j := c + 1; j < len(t); {
@@ -519,6 +552,75 @@ func (p *fastParser) quoted(t string, c int) (value string, end int, style yaml.
 		return string(append(b, t[j:k]...)), k + 1, yaml.SingleQuotedStyle
 	}
 	return "", -1, 0
+}
+
+// unescape decodes the escapes of a double-quoted scalar as YAML does
+// ('\\n', '\\"', '\\u00e9'...); ok is false for an escape YAML refuses.
+func unescape(q string) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(q))
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if c != '\\' {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		if i == len(q) {
+			return "", false
+		}
+		width := 0
+		switch q[i] {
+		case '0':
+			b.WriteByte(0)
+		case 'a':
+			b.WriteByte('\a')
+		case 'b':
+			b.WriteByte('\b')
+		case 't', '\t':
+			b.WriteByte('\t')
+		case 'n':
+			b.WriteByte('\n')
+		case 'v':
+			b.WriteByte('\v')
+		case 'f':
+			b.WriteByte('\f')
+		case 'r':
+			b.WriteByte('\r')
+		case 'e':
+			b.WriteByte(0x1b)
+		case ' ', '"', '\'', '\\':
+			b.WriteByte(q[i])
+		case 'N':
+			b.WriteRune('\u0085')
+		case '_':
+			b.WriteRune('\u00a0')
+		case 'L':
+			b.WriteRune('\u2028')
+		case 'P':
+			b.WriteRune('\u2029')
+		case 'x':
+			width = 2
+		case 'u':
+			width = 4
+		case 'U':
+			width = 8
+		default:
+			return "", false
+		}
+		if width > 0 {
+			if i+1+width > len(q) {
+				return "", false
+			}
+			r, err := strconv.ParseUint(q[i+1:i+1+width], 16, 32)
+			if err != nil || r >= 0xd800 && r <= 0xdfff || r > 0x10ffff {
+				return "", false
+			}
+			b.WriteRune(rune(r))
+			i += width
+		}
+	}
+	return b.String(), true
 }
 
 // scalar reads the scalar at column c of the current line, the value of a
