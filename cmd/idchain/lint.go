@@ -30,7 +30,9 @@ type finding struct {
 	// the value; Line and Column are then the field's.
 	Field string `json:"field,omitempty"`
 	// Rule names the kind of problem, for scripts: invalid-yaml,
-	// invalid-manifest, unknown-annotation, invalid-annotation,
+	// binary-file (a NUL or a byte that is not UTF-8), helm-template (a Go
+	// template where lint reads), invalid-manifest (what kubectl and the
+	// API server refuse), unknown-annotation, invalid-annotation,
 	// invalid-parameter (an optional request parameter of the annotation,
 	// such as duration or delegates), invalid-identity, ambiguous-source,
 	// lockdown-forbids-controller, missing-identity, policy-denied (with
@@ -104,10 +106,15 @@ func (a *app) newLintCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lint PATH... [--lockdown] [--policy FILE]",
 		Short: "Find identity annotations the library would refuse, offline",
-		Long: `Lint reads Kubernetes manifests (YAML files, directories searched recursively
-for *.yaml and *.yml, or - for stdin; multi-document files are fine) and
-checks every ServiceAccount that carries an impersonation or identity
-annotation:
+		Long: `Lint reads Kubernetes manifests: YAML files, directories (searched recursively
+for *.yaml and *.yml, hidden directories such as .git skipped), or - for
+stdin. Multi-document streams, Lists (what 'kubectl get serviceaccounts -o
+yaml' prints) and 'kustomize build' output are all read, and every
+ServiceAccount in them is decoded as kubectl and the API server decode it:
+a field they refuse (unknown, set twice, or of the wrong type, such as an
+unquoted number, yes or on where text is expected) is an invalid-manifest
+finding. It checks every ServiceAccount that carries an impersonation or
+identity annotation:
 
   aws.auth.fluxcd.io/assume-role     roleARN (required), useServiceAccount, and the
                                      AssumeRole parameters externalID, duration,
@@ -131,12 +138,28 @@ client ID (a GUID) or tenant (a GUID or a verified domain), a request
 parameter the cloud would refuse (a duration out of range, a reserved
 session tag, a delegation chain that lists its own target...), an ambiguous
 source ('useServiceAccount: false' next to an identity annotation), a
-ServiceAccount source without its own identity, and a misspelt
-*.auth.fluxcd.io annotation, which the library would silently ignore. The
-checks are the library's own parsers and its own planning function, so lint
-and the controllers never disagree. A finding points at the line of the
-field at fault when the annotation's value is a literal block ('key: |'),
-and at the annotation otherwise.
+ServiceAccount source without its own identity, and a misspelt annotation
+the library would silently ignore: an unknown *.auth.fluxcd.io one, or one
+of the annotations above in another case (AWS.auth.fluxcd.io/assume-role),
+with '_' for '-' (eks.amazonaws.com/role_arn) or a character or two off,
+with "did you mean". The checks are the library's own parsers and its own
+planning function, so lint and the controllers never disagree.
+
+Every finding has a location, file:line:column, and a fix. It points at
+the field at fault when the annotation's value is a literal block
+('key: |'), and at the annotation otherwise. A file that is not text (a
+NUL byte, or a byte that is not UTF-8) is a binary-file finding at the
+byte's offset, line and column.
+
+What lint does not read: what --exclude GLOB (repeatable) or the
+.idchainignore file at the root of a directory given matches (gitignore's
+syntax: one glob a line, '#' comments, '**', a trailing '/' for
+directories, '!' to include again; --exclude also matches the path as
+given), and the templates directory of a Helm chart (next to its
+Chart.yaml), which holds Go templates, not YAML: a note says how many
+templates it skipped, and to lint the output of 'helm template' instead.
+A file or ServiceAccount elsewhere that is a template ('{{ }}' where lint
+reads) is a helm-template finding.
 
 With --lockdown it also applies multi-tenancy lockdown (the controllers'
 --default-service-account flag): the controller's identity may not be the
@@ -160,10 +183,24 @@ ServiceAccount, so lint does not check them (it plans Azure impersonation
 for ARM's scope, as any scope is accepted). A ServiceAccount without a namespace is checked as if in
 "default".
 
+Rules of the findings (the rule field of -o json): invalid-yaml,
+binary-file, helm-template, invalid-manifest, unknown-annotation,
+invalid-annotation, invalid-parameter, invalid-identity, ambiguous-source,
+lockdown-forbids-controller, missing-identity, policy-denied, refused.
+
 Exit status: 0 when clean, 1 when there are findings, 2 when a path cannot
 be read or the command line is wrong.`,
 		Example: `  # Lint a GitOps repository in CI
   idchain lint ./clusters ./tenants --lockdown
+
+  # Leave out encrypted secrets and a vendored directory
+  idchain lint . --exclude '*.enc.yaml' --exclude 'vendor/'
+
+  # What the cluster has
+  kubectl get serviceaccounts -A -o yaml | idchain lint -
+
+  # A Helm chart, as it renders
+  helm template my-release ./charts/app | idchain lint -
 
   # Lint rendered manifests
   kustomize build ./tenants/team-a | idchain lint -
