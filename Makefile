@@ -46,8 +46,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'Benchmark(ConcurrentDistinctMisses|HitDuringMiss)$$' -benchtime=3x -benchmem .
 	$(GO) test -run '^$$' -bench 'BenchmarkFleet$$' -benchtime=1x -benchmem .
 
-# idchain lint's throughput on one core (about 70,000 ServiceAccounts/s
-# here): 24,000 ServiceAccounts in one 5.8 MB file, the same as one List,
+# idchain lint's throughput on one core (60,000-70,000 ServiceAccounts/s
+# on a shared 2-core machine): 24,000 ServiceAccounts in one 5.8 MB file, the same as one List,
 # and the reading and the checking parts alone.
 bench-lint:
 	$(GO) test -run '^$$' -bench 'BenchmarkLint' -cpu 1 -count 3 ./cmd/idchain/

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -222,12 +220,13 @@ be read or the command line is wrong.`,
 			if err != nil {
 				return err
 			}
-			defer tuneGC()()
-			m, err := readManifestsExcept(args, a.stdin, excludes)
+			// Each ServiceAccount is checked as it is read, and dropped.
+			l := newLinter(lockdown, policy)
+			m, err := readEach(args, a.stdin, excludes, l.add)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			report := lint(m, lockdown, policy)
+			report := l.report(m)
 			if output == "json" {
 				err = writeJSON(a.stdout, report)
 			} else {
@@ -334,34 +333,4 @@ func sentence(words []string) string {
 		return strings.Join(words, "")
 	}
 	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
-}
-
-// What lint asks of the garbage collector, unless GOGC or GOMEMLIMIT say
-// otherwise.
-const (
-	lintGCPercent   = 400
-	lintMemoryLimit = 512 << 20
-)
-
-// tuneGC has the garbage collector run at 5 times the live heap instead of
-// twice, up to 512 MiB, and returns what restores the settings. Lint is a
-// short run whose live heap is what it read (about 1 KB a ServiceAccount:
-// 25 MB for 24,000) and whose allocations are mostly the library's
-// planning, which it discards at once: collecting less often saves a
-// quarter of its time on a large repository.
-func tuneGC() (restore func()) {
-	if os.Getenv("GOGC") != "" {
-		return func() {}
-	}
-	percent := debug.SetGCPercent(lintGCPercent)
-	limit := int64(-1)
-	if os.Getenv("GOMEMLIMIT") == "" {
-		limit = debug.SetMemoryLimit(lintMemoryLimit)
-	}
-	return func() {
-		debug.SetGCPercent(percent)
-		if limit >= 0 {
-			debug.SetMemoryLimit(limit)
-		}
-	}
 }

@@ -158,49 +158,81 @@ func (p lintProvider) configured(sa *corev1.ServiceAccount) bool {
 // lint checks every ServiceAccount of m, under lockdown or not, and
 // against policy when not nil.
 func lint(m *manifests, lockdown bool, policy *loadedPolicy) lintReport {
+	l := newLinter(lockdown, policy)
+	for _, msa := range m.serviceAccounts {
+		l.add(msa)
+	}
+	return l.report(m)
+}
+
+// linter checks ServiceAccounts one by one, as they are read, so that a
+// large repository is never all in memory: what it keeps is the findings.
+type linter struct {
+	lockdown bool
+	policy   *loadedPolicy
+	r        lintReport
+	// serviceAccounts counts the ServiceAccounts checked.
+	serviceAccounts int
+}
+
+func newLinter(lockdown bool, policy *loadedPolicy) *linter {
 	// The controllers that read these annotations run with the upstream
 	// feature gate on; without it every ServiceAccount source is refused.
 	setObjectLevelWorkloadIdentity(true)
 
-	r := lintReport{Findings: []finding{}}
+	l := &linter{lockdown: lockdown, policy: policy, r: lintReport{Findings: []finding{}}}
 	if policy != nil {
-		r.Policy = &lintPolicy{File: policy.file, Decisions: []policyDecision{}}
+		l.r.Policy = &lintPolicy{File: policy.file, Decisions: []policyDecision{}}
 	}
-	for _, p := range m.problems {
-		r.Findings = append(r.Findings, finding{File: p.file, Line: p.line, Column: p.col, Namespace: p.namespace,
-			ServiceAccount: p.name, Annotation: p.annotation, Rule: p.rule, Problem: p.problem, Fix: p.fix})
-	}
-	for _, msa := range m.serviceAccounts {
-		checked := false
-		for _, p := range lintProviders {
-			if !p.relevant(&msa.sa) {
-				continue
-			}
-			checked = true
-			findings, decision := p.check(msa, lockdown, policy)
-			for _, f := range findings {
-				f.File, f.Namespace, f.ServiceAccount, f.Provider = msa.file, msa.sa.Namespace, msa.sa.Name, p.name
-				r.Findings = append(r.Findings, f)
-			}
-			if decision != nil {
-				decision.File, decision.Provider = msa.file, p.name
-				r.Policy.Decisions = append(r.Policy.Decisions, *decision)
-				if decision.Outcome == policyAllowed {
-					r.Policy.Allowed++
-				} else {
-					r.Policy.Denied++
-				}
-			}
+	return l
+}
+
+// add checks one ServiceAccount.
+func (l *linter) add(msa *manifestSA) {
+	r := &l.r
+	l.serviceAccounts++
+	checked := false
+	for _, p := range lintProviders {
+		if !p.relevant(&msa.sa) {
+			continue
 		}
-		for _, f := range nearMisses(msa) {
-			checked = true
-			f.File, f.Namespace, f.ServiceAccount = msa.file, msa.sa.Namespace, msa.sa.Name
+		checked = true
+		findings, decision := p.check(msa, l.lockdown, l.policy)
+		for _, f := range findings {
+			f.File, f.Namespace, f.ServiceAccount, f.Provider = msa.file, msa.sa.Namespace, msa.sa.Name, p.name
 			r.Findings = append(r.Findings, f)
 		}
-		if checked {
-			r.Summary.Checked++
+		if decision != nil {
+			decision.File, decision.Provider = msa.file, p.name
+			r.Policy.Decisions = append(r.Policy.Decisions, *decision)
+			if decision.Outcome == policyAllowed {
+				r.Policy.Allowed++
+			} else {
+				r.Policy.Denied++
+			}
 		}
 	}
+	for _, f := range nearMisses(msa) {
+		checked = true
+		f.File, f.Namespace, f.ServiceAccount = msa.file, msa.sa.Namespace, msa.sa.Name
+		r.Findings = append(r.Findings, f)
+	}
+	if checked {
+		r.Summary.Checked++
+	}
+}
+
+// report is what lint found in m, whose ServiceAccounts were added.
+func (l *linter) report(m *manifests) lintReport {
+	r := l.r
+	// What could not be read first, as the order of the findings on one
+	// line is the order they were made in.
+	problems := make([]finding, 0, len(m.problems)+len(r.Findings))
+	for _, p := range m.problems {
+		problems = append(problems, finding{File: p.file, Line: p.line, Column: p.col, Namespace: p.namespace,
+			ServiceAccount: p.name, Annotation: p.annotation, Rule: p.rule, Problem: p.problem, Fix: p.fix})
+	}
+	r.Findings = append(problems, r.Findings...)
 	// By file as read, then by line, however the finding was made.
 	slices.SortStableFunc(r.Findings, func(a, b finding) int {
 		return cmp.Or(cmp.Compare(m.order[a.File], m.order[b.File]), cmp.Compare(a.Line, b.Line))
@@ -208,9 +240,9 @@ func lint(m *manifests, lockdown bool, policy *loadedPolicy) lintReport {
 	r.Summary.Files = m.files
 	r.Summary.Excluded = m.excluded
 	r.Notes = m.notes
-	r.Summary.ServiceAccounts = len(m.serviceAccounts)
+	r.Summary.ServiceAccounts = l.serviceAccounts
 	r.Summary.Findings = len(r.Findings)
-	r.Summary.Lockdown = lockdown
+	r.Summary.Lockdown = l.lockdown
 	return r
 }
 

@@ -188,7 +188,10 @@ type manifests struct {
 	// order numbers the files as read, to report findings in that order.
 	order           map[string]int
 	serviceAccounts []*manifestSA
-	problems        []manifestProblem
+	// each, when set, is given every ServiceAccount as it is read, in
+	// place of serviceAccounts.
+	each     func(*manifestSA)
+	problems []manifestProblem
 }
 
 // readManifests reads YAML files, directories and "-" for stdin, as
@@ -206,7 +209,13 @@ func readManifests(paths []string, stdin io.Reader) (*manifests, error) {
 // skipped. An error is returned only when a path cannot be read at all,
 // or a pattern is not valid.
 func readManifestsExcept(paths []string, stdin io.Reader, excludes []string) (*manifests, error) {
-	m := &manifests{order: map[string]int{}}
+	return readEach(paths, stdin, excludes, nil)
+}
+
+// readEach is readManifestsExcept giving each ServiceAccount to each as it
+// is read, when not nil, instead of keeping them all.
+func readEach(paths []string, stdin io.Reader, excludes []string, each func(*manifestSA)) (*manifests, error) {
+	m := &manifests{order: map[string]int{}, each: each}
 	flagRules, err := parseIgnoreRules(excludes, "--exclude")
 	if err != nil {
 		return nil, err
@@ -476,6 +485,10 @@ func (m *manifests) addServiceAccount(file string, text *sourceText, root *yaml.
 			msa.annotations[i] = annotationAt{name: k.Value, key: position{k.Line, k.Column},
 				value: position{v.Line, v.Column}, literal: v.Kind == yaml.ScalarNode && v.Style&yaml.LiteralStyle != 0}
 		}
+	}
+	if m.each != nil {
+		m.each(msa)
+		return
 	}
 	m.serviceAccounts = append(m.serviceAccounts, msa)
 }
