@@ -331,3 +331,25 @@ func TestNearMisses(t *testing.T) {
 		}
 	}
 }
+
+// TestLintYAMLErrorLines: yaml.v3 leaves the line out of an error on the
+// first line of what it reads; lint says it, in the file.
+func TestLintYAMLErrorLines(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		stdin     string
+		line, col int
+	}{
+		{"a: [\n", 1, 1},
+		{"a: 1\n---\n  b: [\n", 3, 3},
+	} {
+		t.Run(tt.stdin, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			_, report, _ := rulesOf(t, func(a *app) { a.stdin = strings.NewReader(tt.stdin) }, "-")
+			g.Expect(report.Findings).To(HaveLen(1))
+			f := report.Findings[0]
+			g.Expect([]any{f.Rule, f.Line, f.Column}).To(Equal([]any{"invalid-yaml", tt.line, tt.col}))
+		})
+	}
+}

@@ -226,11 +226,16 @@ func decodeDocuments(text string, offset int) ([]*yaml.Node, error) {
 	}
 }
 
-// shiftError moves the line number of yaml.v3's error by offset.
+// shiftError moves the line number of yaml.v3's error by offset. yaml.v3
+// leaves the line out when the error is on the first line (its line 0):
+// it is then line offset+1.
 func shiftError(err error, offset int) error {
 	msg := err.Error()
 	sm := yamlErrLine.FindStringSubmatch(msg)
-	if sm == nil || offset == 0 {
+	switch {
+	case sm == nil && strings.HasPrefix(msg, "yaml: "):
+		return errors.New("yaml: line " + strconv.Itoa(offset+1) + ": " + strings.TrimPrefix(msg, "yaml: "))
+	case sm == nil || offset == 0:
 		return err
 	}
 	n, _ := strconv.Atoi(sm[1])

@@ -90,8 +90,15 @@ func checkStream(t *testing.T, src string) {
 	if (wantErr == nil) != (gotErr == nil) {
 		t.Fatalf("error %v, yaml.v3 %v\n%s", gotErr, wantErr, src)
 	}
-	if wantErr != nil && gotErr.Error() != wantErr.Error() && !strings.Contains(src, "\n---") {
-		t.Fatalf("error %q, yaml.v3 %q\n%s", gotErr, wantErr, src)
+	if wantErr != nil && !strings.Contains(src, "\n---") {
+		got, want := gotErr.Error(), wantErr.Error()
+		if !yamlErrLine.MatchString(want) {
+			// yaml.v3 leaves out line 1; docStream says it.
+			got = yamlErrLine.ReplaceAllString(got, "yaml: ")
+		}
+		if got != want {
+			t.Fatalf("error %q, yaml.v3 %q\n%s", gotErr, wantErr, src)
+		}
 	}
 	if len(got) != len(want) && (wantErr == nil || len(got) < len(want)) {
 		t.Fatalf("%d documents, yaml.v3 %d\n%s", len(got), len(want), src)
