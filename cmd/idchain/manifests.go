@@ -434,7 +434,7 @@ func (m *manifests) addServiceAccount(file string, text *sourceText, root *yaml.
 		ok := true
 		for i := 0; i+1 < len(ann.Content); i += 2 {
 			k, v := ann.Content[i], ann.Content[i+1]
-			if v.Kind != yaml.ScalarNode && v.Kind != yaml.AliasNode {
+			if !isMergeKey(k) && v.Kind != yaml.ScalarNode && v.Kind != yaml.AliasNode {
 				ok = false
 				problem(k, k.Value, "the annotation value is a YAML "+kindName(v)+", but annotation values are strings",
 					"write the value as a block string: put '|' after the key and indent the fields under it")
@@ -479,9 +479,10 @@ func (m *manifests) addServiceAccount(file string, text *sourceText, root *yaml.
 		return
 	}
 	if ann != nil {
-		msa.annotations = make([]annotationAt, len(ann.Content)/2)
+		entries, _ := mergedEntries(ann)
+		msa.annotations = make([]annotationAt, len(entries)/2)
 		for i := range msa.annotations {
-			k, v := ann.Content[2*i], ann.Content[2*i+1]
+			k, v := entries[2*i], entries[2*i+1]
 			msa.annotations[i] = annotationAt{name: k.Value, key: position{k.Line, k.Column},
 				value: position{v.Line, v.Column}, literal: v.Kind == yaml.ScalarNode && v.Style&yaml.LiteralStyle != 0}
 		}

@@ -55,6 +55,63 @@ func decodesItself(t reflect.Type) bool {
 	return b
 }
 
+// isMergeKey reports whether k is YAML's merge key, a plain '<<'.
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0
+}
+
+// mergedEntries returns the keys and values of mapping n with its merge
+// keys ('<<: *base', '<<: [*a, *b]') expanded as kubectl's strict YAML
+// reader (go.yaml.in/yaml/v2) expands them: the merged mappings' entries
+// in place, in order. A key set twice, merged or not, stays twice, for the
+// caller to refuse as the API server does. Without merge keys it is
+// n.Content.
+func mergedEntries(n *yaml.Node) ([]*yaml.Node, *fieldError) {
+	merges := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if isMergeKey(n.Content[i]) {
+			merges = true
+			break
+		}
+	}
+	if !merges {
+		return n.Content, nil
+	}
+	var out []*yaml.Node
+	var merge func(v *yaml.Node, depth int, list bool) *fieldError
+	merge = func(v *yaml.Node, depth int, list bool) *fieldError {
+		d := deref(v)
+		switch {
+		case d.Kind == yaml.MappingNode && depth <= maxListDepth:
+			entries, err := mergedEntries(d)
+			if err != nil {
+				return err
+			}
+			out = append(out, entries...)
+		case d.Kind == yaml.SequenceNode && !list:
+			for _, c := range d.Content {
+				if err := merge(c, depth+1, true); err != nil {
+					return err
+				}
+			}
+		default:
+			return &fieldError{v, fmt.Sprintf("the merge key '<<' takes a mapping, an alias of one, or a list of "+
+				"them, not %s", describeNode(d, scalarKindOf(d))), "merge a mapping ('<<: *anchor'), or write the fields out"}
+		}
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if isMergeKey(n.Content[i]) {
+			if err := merge(n.Content[i+1], 0, false); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		out = append(out, n.Content[i], n.Content[i+1])
+	}
+	return out, nil
+}
+
 // deref returns the node an alias ('*a') stands for, or n.
 func deref(n *yaml.Node) *yaml.Node {
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
@@ -152,8 +209,12 @@ func decodeStruct(n *yaml.Node, v reflect.Value, at *fieldPath) *fieldError {
 	}
 	info := structInfoOf(v.Type())
 	var seen keySet
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+	entries, merr := mergedEntries(n)
+	if merr != nil {
+		return merr
+	}
+	for i := 0; i+1 < len(entries); i += 2 {
+		k, val := entries[i], entries[i+1]
 		name, err := keyText(k, at)
 		if err != nil {
 			return err
@@ -185,8 +246,12 @@ func decodeMap(n *yaml.Node, v reflect.Value, at *fieldPath) *fieldError {
 	}
 	m := reflect.MakeMapWithSize(t, len(n.Content)/2)
 	var seen keySet
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+	entries, merr := mergedEntries(n)
+	if merr != nil {
+		return merr
+	}
+	for i := 0; i+1 < len(entries); i += 2 {
+		k, val := entries[i], entries[i+1]
 		key, err := keyText(k, at)
 		if err != nil {
 			return err
@@ -248,8 +313,12 @@ var stringMapType = reflect.TypeFor[map[string]string]()
 func decodeStringMap(n *yaml.Node, v reflect.Value, at *fieldPath) *fieldError {
 	m := make(map[string]string, len(n.Content)/2)
 	var seen keySet
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+	entries, merr := mergedEntries(n)
+	if merr != nil {
+		return merr
+	}
+	for i := 0; i+1 < len(entries); i += 2 {
+		k, val := entries[i], entries[i+1]
 		key, err := keyText(k, at)
 		if err != nil {
 			return err
@@ -315,19 +384,31 @@ func (w *jsonWriter) walk(n *yaml.Node, at *fieldPath) *fieldError {
 	case yaml.AliasNode:
 		return w.walk(n.Alias, at)
 	case yaml.MappingNode:
-		w.b = append(w.b, '{')
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, err := keyText(n.Content[i], at)
+		entries, merr := mergedEntries(n)
+		if merr != nil {
+			return merr
+		}
+		// Keys sorted, as kubectl's JSON is: raw JSON such as FieldsV1
+		// keeps its bytes.
+		keys := make([]string, len(entries)/2)
+		order := make([]int, len(keys))
+		for i := range keys {
+			k, err := keyText(entries[2*i], at)
 			if err != nil {
 				return err
 			}
-			if i > 0 {
+			keys[i], order[i] = k, i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+		w.b = append(w.b, '{')
+		for j, i := range order {
+			if j > 0 {
 				w.b = append(w.b, ',')
 			}
-			kb, _ := json.Marshal(k)
+			kb, _ := json.Marshal(keys[i])
 			w.b = append(append(w.b, kb...), ':')
-			seg := fieldPath{parent: at, name: k}
-			if err := w.walk(n.Content[i+1], &seg); err != nil {
+			seg := fieldPath{parent: at, name: keys[i]}
+			if err := w.walk(entries[2*i+1], &seg); err != nil {
 				return err
 			}
 		}
@@ -765,8 +846,12 @@ func decodeServiceAccount(n *yaml.Node, sa *corev1.ServiceAccount) *fieldError {
 		return decodeObject(n, sa)
 	}
 	var seen keySet
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+	entries, merr := mergedEntries(n)
+	if merr != nil {
+		return merr
+	}
+	for i := 0; i+1 < len(entries); i += 2 {
+		k, val := entries[i], entries[i+1]
 		name, err := keyText(k, nil)
 		if err != nil {
 			return err
@@ -801,8 +886,12 @@ func decodeObjectMeta(n *yaml.Node, meta *metav1.ObjectMeta) *fieldError {
 		return decodeValue(n, reflect.ValueOf(meta).Elem(), at)
 	}
 	var seen keySet
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+	entries, merr := mergedEntries(n)
+	if merr != nil {
+		return merr
+	}
+	for i := 0; i+1 < len(entries); i += 2 {
+		k, val := entries[i], entries[i+1]
 		name, err := keyText(k, at)
 		if err != nil {
 			return err

@@ -98,6 +98,17 @@ var decodeCases = []string{
 	"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: &n app\n  namespace: *n\n",
 	"apiVersion: v1\nkind: ServiceAccount\nmetadata: &m\n  name: app\nsecrets:\n- name: *m\n",
 	"apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: app, annotations: {a: 1}}\n",
+	// Merge keys.
+	"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  <<: {name: app}\n  namespace: team-a\n",
+	"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: mine\n  <<: {name: app}\n",
+	"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  <<: {name: app}\n  name: mine\n",
+	"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  <<: [{name: a}, {name: b, namespace: c}]\n",
+	"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  <<: {nam: app}\n",
+	"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  <<: {name: 5}\n",
+	"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  <<: x\n",
+	"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: a\n  <<: {name: b}\n  name: c\n",
+	"x: &base\n  team: a\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: app\n  labels:\n    <<: *base\n    app: web\n",
+	"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: app\n  annotations:\n    '<<': x\n",
 }
 
 // TestDecodeAgreesWithTheAPIServer: lint refuses a ServiceAccount manifest
