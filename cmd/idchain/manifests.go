@@ -131,6 +131,14 @@ func (t *sourceText) at(i int) position {
 	return position{line, utf8.RuneCountInString(t.src[start:i]) + 1}
 }
 
+// hasTemplates reports whether the text has a '{{' anywhere.
+func (t *sourceText) hasTemplates() bool {
+	if t.templates == nil {
+		t.firstTemplate(0, 0)
+	}
+	return len(t.templates) > 0
+}
+
 // firstTemplate returns where the first '{{' between lines from and to
 // (inclusive) is, as a Go template (Helm's) opens an action.
 func (t *sourceText) firstTemplate(from, to int) (position, bool) {
@@ -448,7 +456,11 @@ func (m *manifests) addServiceAccount(file string, text *sourceText, root *yaml.
 	}
 
 	// A template's '{{ }}' within the ServiceAccount.
-	tmpl, templated := text.firstTemplate(root.Line, lastLine(root))
+	var tmpl position
+	templated := false
+	if text.hasTemplates() {
+		tmpl, templated = text.firstTemplate(root.Line, lastLine(root))
+	}
 	templateProblem := func() {
 		m.problems = append(m.problems, manifestProblem{file: file, line: tmpl.line, col: tmpl.col, namespace: ns,
 			name: name, rule: "helm-template",
