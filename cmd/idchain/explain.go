@@ -109,9 +109,12 @@ endpoint and session name, the multi-tenancy lockdown outcome, and the inputs
 of the cache keys. It calls the library's own planning function and makes no
 cloud call, so it is safe anywhere.
 
-The ServiceAccount comes from a manifest (-f, which may hold several; with
-exactly one, --namespace and --service-account default to it) or from the
-cluster of the kubeconfig. Without --service-account (and without -f) the
+The ServiceAccount comes from a manifest (-f, a multi-document file or a
+List such as 'kubectl get sa -o yaml' prints) or from the cluster of the
+kubeconfig. With one ServiceAccount in the file, --namespace and
+--service-account default to it; with several, --service-account (and
+--namespace when the name is in more than one namespace) picks one, and
+explain refuses to guess, listing them (exit status 2). Without --service-account (and without -f) the
 object names no ServiceAccount: the controller's own identity is used, or,
 under lockdown, the default ServiceAccount.
 
@@ -249,7 +252,7 @@ func (a *app) explainClient(f *chainFlags, file string) (client.Client, error) {
 	}
 	if len(m.problems) > 0 {
 		p := m.problems[0]
-		return nil, usageError("failed to read '%s:%d': %s", p.file, p.line, p.problem)
+		return nil, usageError("failed to read '%s': %s", location(p.file, p.line, p.col), p.problem)
 	}
 	objs := make([]client.Object, 0, len(m.serviceAccounts))
 	for _, msa := range m.serviceAccounts {
@@ -259,16 +262,68 @@ func (a *app) explainClient(f *chainFlags, file string) (client.Client, error) {
 		}
 		objs = append(objs, sa)
 	}
-	if len(objs) == 1 && f.serviceAccount == "" {
-		f.serviceAccount = objs[0].GetName()
-	}
-	if f.namespace == "" && len(objs) == 1 {
-		f.namespace = objs[0].GetNamespace()
-	}
-	if f.namespace == "" {
-		f.namespace = lintDefaultNamespace
+	if err := pickServiceAccount(f, file, objs); err != nil {
+		return nil, err
 	}
 	return fake.NewClientBuilder().WithObjects(objs...).Build(), nil
+}
+
+// pickServiceAccount settles which ServiceAccount of the manifest file the
+// object names: the only one, or the one --namespace and
+// --service-account name, which must be in the file. A file with several
+// and no --service-account is refused, listing them: explaining the
+// controller's own identity would silently ignore the file. Under
+// lockdown, --namespace without --service-account is an object that names
+// none, for which the lockdown default is used.
+func pickServiceAccount(f *chainFlags, file string, objs []client.Object) error {
+	if file == "-" {
+		file = "<stdin>"
+	}
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = o.GetNamespace() + "/" + o.GetName()
+	}
+	oneOf := func() string {
+		if len(names) > 10 {
+			return strings.Join(names[:10], ", ") + fmt.Sprintf(", … (%d more)", len(names)-10)
+		}
+		return strings.Join(names, ", ")
+	}
+	switch {
+	case f.serviceAccount == "" && f.defaultSA != "" && f.namespace != "":
+		return nil // the object names none: lockdown's default
+	case len(objs) == 0:
+		return usageError("'%s' holds no ServiceAccount: pass the manifest of the one the object names, "+
+			"or leave out -f to explain the controller's own identity", file)
+	case f.serviceAccount == "" && len(objs) > 1:
+		return usageError("'%s' holds %d ServiceAccounts: pass --namespace and --service-account, one of: %s",
+			file, len(objs), oneOf())
+	case f.serviceAccount == "":
+		f.serviceAccount = objs[0].GetName()
+		if f.namespace == "" {
+			f.namespace = objs[0].GetNamespace()
+		}
+		return nil
+	}
+	var match []client.Object
+	for _, o := range objs {
+		if o.GetName() == f.serviceAccount && (f.namespace == "" || o.GetNamespace() == f.namespace) {
+			match = append(match, o)
+		}
+	}
+	switch {
+	case len(match) == 0:
+		want := f.serviceAccount
+		if f.namespace != "" {
+			want = f.namespace + "/" + want
+		}
+		return usageError("'%s' holds no ServiceAccount %s: pass one of: %s", file, quote.Tenant(want), oneOf())
+	case len(match) > 1:
+		return usageError("'%s' holds %d ServiceAccounts named %s: pass --namespace, one of: %s", file, len(match),
+			quote.Tenant(f.serviceAccount), oneOf())
+	}
+	f.namespace = match[0].GetNamespace()
+	return nil
 }
 
 // explain plans the chain with the library, with policy when not nil, and

@@ -269,8 +269,21 @@ func TestExplainUsageErrors(t *testing.T) {
 		{[]string{"explain", "--provider", "oci"}, "invalid provider 'oci': must be aws, gcp or azure"},
 		{[]string{"explain", "--provider", "aws", "-o", "yaml"}, "invalid output format 'yaml': must be table or json"},
 		{[]string{"explain", "--provider", "aws", "--sts-endpoint", "https://evil.example.com"}, "invalid STS endpoint: 'https://evil.example.com'"},
-		{[]string{"explain", "--provider", "aws", "-f", "testdata/lint/bad/invalid-yaml.yaml"}, "failed to read 'testdata/lint/bad/invalid-yaml.yaml:4': invalid YAML"},
+		{[]string{"explain", "--provider", "aws", "-f", "testdata/lint/bad/invalid-yaml.yaml"}, "failed to read 'testdata/lint/bad/invalid-yaml.yaml:4:1': invalid YAML"},
 		{[]string{"explain", "--provider", "aws", "extra"}, `unknown command "extra" for "idchain explain"`},
+		// A file of several ServiceAccounts names none of them: refused,
+		// with the ones to choose from, rather than explaining the
+		// controller's identity.
+		{[]string{"explain", "--provider", "aws", "--region", "us-east-1", "-f", "testdata/lint/clean/tenants.yaml"},
+			"'testdata/lint/clean/tenants.yaml' holds 5 ServiceAccounts: pass --namespace and --service-account, " +
+				"one of: team-a/default, team-a/aws-app, team-a/gcp-app, team-a/gcp-direct, team-a/plain\n"},
+		{[]string{"explain", "--provider", "aws", "-f", "testdata/lint/clean/tenants.yaml", "--service-account", "nope"},
+			"'testdata/lint/clean/tenants.yaml' holds no ServiceAccount 'nope': pass one of: team-a/default, "},
+		{[]string{"explain", "--provider", "aws", "-f", "testdata/lint/clean/tenants.yaml", "-n", "team-b", "--service-account", "plain"},
+			"'testdata/lint/clean/tenants.yaml' holds no ServiceAccount 'team-b/plain': pass one of: "},
+		{[]string{"explain", "--provider", "aws", "-f", "testdata/repo/charts/app/Chart.yaml"},
+			"'testdata/repo/charts/app/Chart.yaml' holds no ServiceAccount: pass the manifest of the one the object " +
+				"names, or leave out -f to explain the controller's own identity\n"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
@@ -353,6 +366,32 @@ func TestExplainAzure(t *testing.T) {
 			g.Expect(e.ScopesNote).To(BeEmpty())
 			g.Expect(e.Hops[len(e.Hops)-1].Details).To(HaveSuffix("scopes " + vault))
 			g.Expect(e.Parameters).To(ContainElement(explainParameter{Field: "scopes", SentAs: "scope", Values: []string{vault}}))
+		})
+	}
+}
+
+// TestExplainPicksTheServiceAccountOfAFile: of several, the one named,
+// found by name alone when only one has it; of a List, its only one; under
+// lockdown, --namespace alone is an object that names none.
+func TestExplainPicksTheServiceAccountOfAFile(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-f", "testdata/lint/clean/tenants.yaml", "--service-account", "aws-app"}, "team-a/aws-app"},
+		{[]string{"-f", "testdata/lint/clean/list.yaml"}, "team-a/listed"},
+		{[]string{"-f", "testdata/lint/clean/tenants.yaml", "-n", "team-a", "--default-service-account", "plain"},
+			"team-a/plain"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			r := run(t, nil, append([]string{"explain", "--provider", "aws", "--region", "us-east-1", "-o", "json"}, tt.args...)...)
+			g.Expect(r.stderr).NotTo(ContainSubstring("Run 'idchain explain --help'"))
+			var e explanation
+			g.Expect(json.Unmarshal([]byte(r.stdout), &e)).To(Succeed(), r.stdout+r.stderr)
+			g.Expect(e.ServiceAccount).To(Equal(tt.want))
 		})
 	}
 }

@@ -6,23 +6,31 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/identitychain/auth/internal/quote"
 )
 
 // finding is one problem lint reports. Its JSON form is the -o json
 // contract, so field names are stable.
 type finding struct {
-	File           string `json:"file"`
+	File string `json:"file"`
+	// Line and Column are where the problem is, 1-based; for a YAML
+	// syntax error, whose parser names the line only, Column is where the
+	// line's text starts.
 	Line           int    `json:"line,omitempty"`
+	Column         int    `json:"column,omitempty"`
 	Namespace      string `json:"namespace,omitempty"`
 	ServiceAccount string `json:"serviceAccount,omitempty"`
 	Provider       string `json:"provider,omitempty"`
 	Annotation     string `json:"annotation,omitempty"`
 	// Field is the path of the field of the annotation's value at fault,
 	// such as "duration" or "transitiveTagKeys[1]", when lint found it in
-	// the value; Line is then the field's line.
+	// the value; Line and Column are then the field's.
 	Field string `json:"field,omitempty"`
 	// Rule names the kind of problem, for scripts: invalid-yaml,
-	// invalid-manifest, unknown-annotation, invalid-annotation,
+	// binary-file (a NUL or a byte that is not UTF-8), helm-template (a Go
+	// template where lint reads), invalid-manifest (what kubectl and the
+	// API server refuse), unknown-annotation, invalid-annotation,
 	// invalid-parameter (an optional request parameter of the annotation,
 	// such as duration or delegates), invalid-identity, ambiguous-source,
 	// lockdown-forbids-controller, missing-identity, policy-denied (with
@@ -35,6 +43,9 @@ type finding struct {
 type lintReport struct {
 	Findings []finding  `json:"findings"`
 	Summary  lintCounts `json:"summary"`
+	// Notes say what lint did not read, and why: the templates of a Helm
+	// chart.
+	Notes []lintNote `json:"notes,omitempty"`
 	// Policy is what the impersonation policy of --policy decided.
 	Policy *lintPolicy `json:"policy,omitempty"`
 }
@@ -53,6 +64,7 @@ type lintPolicy struct {
 type policyDecision struct {
 	File           string `json:"file"`
 	Line           int    `json:"line,omitempty"`
+	Column         int    `json:"column,omitempty"`
 	Namespace      string `json:"namespace"`
 	ServiceAccount string `json:"serviceAccount"`
 	Provider       string `json:"provider"`
@@ -67,8 +79,18 @@ type policyDecision struct {
 	Rule string `json:"rule,omitempty"`
 }
 
+// lintNote is what lint skipped under a path.
+type lintNote struct {
+	Path  string `json:"path"`
+	Files int    `json:"files"`
+	Note  string `json:"note"`
+}
+
 type lintCounts struct {
-	Files           int  `json:"files"`
+	Files int `json:"files"`
+	// Excluded counts the files and directories --exclude and
+	// .idchainignore excluded.
+	Excluded        int  `json:"excluded,omitempty"`
 	ServiceAccounts int  `json:"serviceAccounts"`
 	Checked         int  `json:"checked"`
 	Findings        int  `json:"findings"`
@@ -78,13 +100,19 @@ type lintCounts struct {
 func (a *app) newLintCmd() *cobra.Command {
 	var lockdown bool
 	var output, policyFile string
+	var excludes []string
 	cmd := &cobra.Command{
 		Use:   "lint PATH... [--lockdown] [--policy FILE]",
 		Short: "Find identity annotations the library would refuse, offline",
-		Long: `Lint reads Kubernetes manifests (YAML files, directories searched recursively
-for *.yaml and *.yml, or - for stdin; multi-document files are fine) and
-checks every ServiceAccount that carries an impersonation or identity
-annotation:
+		Long: `Lint reads Kubernetes manifests: YAML files, directories (searched recursively
+for *.yaml and *.yml, hidden directories such as .git skipped), or - for
+stdin. Multi-document streams, Lists (what 'kubectl get serviceaccounts -o
+yaml' prints) and 'kustomize build' output are all read, and every
+ServiceAccount in them is decoded as kubectl and the API server decode it:
+a field they refuse (unknown, set twice, or of the wrong type, such as an
+unquoted number, yes or on where text is expected) is an invalid-manifest
+finding. It checks every ServiceAccount that carries an impersonation or
+identity annotation:
 
   aws.auth.fluxcd.io/assume-role     roleARN (required), useServiceAccount, and the
                                      AssumeRole parameters externalID, duration,
@@ -108,12 +136,28 @@ client ID (a GUID) or tenant (a GUID or a verified domain), a request
 parameter the cloud would refuse (a duration out of range, a reserved
 session tag, a delegation chain that lists its own target...), an ambiguous
 source ('useServiceAccount: false' next to an identity annotation), a
-ServiceAccount source without its own identity, and a misspelt
-*.auth.fluxcd.io annotation, which the library would silently ignore. The
-checks are the library's own parsers and its own planning function, so lint
-and the controllers never disagree. A finding points at the line of the
-field at fault when the annotation's value is a literal block ('key: |'),
-and at the annotation otherwise.
+ServiceAccount source without its own identity, and a misspelt annotation
+the library would silently ignore: an unknown *.auth.fluxcd.io one, or one
+of the annotations above in another case (AWS.auth.fluxcd.io/assume-role),
+with '_' for '-' (eks.amazonaws.com/role_arn) or a character or two off,
+with "did you mean". The checks are the library's own parsers and its own
+planning function, so lint and the controllers never disagree.
+
+Every finding has a location, file:line:column, and a fix. It points at
+the field at fault when the annotation's value is a literal block
+('key: |'), and at the annotation otherwise. A file that is not text (a
+NUL byte, or a byte that is not UTF-8) is a binary-file finding at the
+byte's offset, line and column.
+
+What lint does not read: what --exclude GLOB (repeatable) or the
+.idchainignore file at the root of a directory given matches (gitignore's
+syntax: one glob a line, '#' comments, '**', a trailing '/' for
+directories, '!' to include again; --exclude also matches the path as
+given), and the templates directory of a Helm chart (next to its
+Chart.yaml), which holds Go templates, not YAML: a note says how many
+templates it skipped, and to lint the output of 'helm template' instead.
+A file or ServiceAccount elsewhere that is a template ('{{ }}' where lint
+reads) is a helm-template finding.
 
 With --lockdown it also applies multi-tenancy lockdown (the controllers'
 --default-service-account flag): the controller's identity may not be the
@@ -137,10 +181,24 @@ ServiceAccount, so lint does not check them (it plans Azure impersonation
 for ARM's scope, as any scope is accepted). A ServiceAccount without a namespace is checked as if in
 "default".
 
+Rules of the findings (the rule field of -o json): invalid-yaml,
+binary-file, helm-template, invalid-manifest, unknown-annotation,
+invalid-annotation, invalid-parameter, invalid-identity, ambiguous-source,
+lockdown-forbids-controller, missing-identity, policy-denied, refused.
+
 Exit status: 0 when clean, 1 when there are findings, 2 when a path cannot
 be read or the command line is wrong.`,
 		Example: `  # Lint a GitOps repository in CI
   idchain lint ./clusters ./tenants --lockdown
+
+  # Leave out encrypted secrets and a vendored directory
+  idchain lint . --exclude '*.enc.yaml' --exclude 'vendor/'
+
+  # What the cluster has
+  kubectl get serviceaccounts -A -o yaml | idchain lint -
+
+  # A Helm chart, as it renders
+  helm template my-release ./charts/app | idchain lint -
 
   # Lint rendered manifests
   kustomize build ./tenants/team-a | idchain lint -
@@ -162,11 +220,13 @@ be read or the command line is wrong.`,
 			if err != nil {
 				return err
 			}
-			m, err := readManifests(args, a.stdin)
+			// Each ServiceAccount is checked as it is read, and dropped.
+			l := newLinter(lockdown, policy)
+			m, err := readEach(args, a.stdin, excludes, l.add)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			report := lint(m, lockdown, policy)
+			report := l.report(m)
 			if output == "json" {
 				err = writeJSON(a.stdout, report)
 			} else {
@@ -186,13 +246,19 @@ be read or the command line is wrong.`,
 	cmd.Flags().StringVar(&policyFile, "policy", "",
 		"apply this impersonation policy, as controllers given it do (see 'idchain policy --help')")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringArrayVar(&excludes, "exclude", nil,
+		"do not read the files and directories this gitignore-like glob matches (repeatable), such as 'charts/**' or '*.enc.yaml'")
 	return cmd
 }
 
 func (a *app) printLint(w io.Writer, r lintReport) error {
 	s := a.style()
 	c := r.Summary
-	checked := fmt.Sprintf("Checked %s, %s, %d with identity annotations", plural(c.Files, "file"),
+	files := plural(c.Files, "file")
+	if c.Excluded > 0 {
+		files += fmt.Sprintf(" (%d excluded)", c.Excluded)
+	}
+	checked := fmt.Sprintf("Checked %s, %s, %d with identity annotations", files,
 		plural(c.ServiceAccounts, "ServiceAccount"), c.Checked)
 	if c.Lockdown {
 		checked += ", under lockdown"
@@ -202,15 +268,14 @@ func (a *app) printLint(w io.Writer, r lintReport) error {
 			plural(p.Allowed, "impersonation"), p.Denied)
 	}
 	if len(r.Findings) == 0 {
-		_, err := fmt.Fprintf(w, "%s %s.\n", s.green("No problems."), checked)
-		return err
+		if _, err := fmt.Fprintf(w, "%s %s.\n", s.green("No problems."), checked); err != nil {
+			return err
+		}
+		return a.printNotes(w, r)
 	}
 	t := table{header: []string{"LOCATION", "SERVICEACCOUNT", "ANNOTATION", "PROBLEM"}}
 	for _, f := range r.Findings {
-		loc := f.File
-		if f.Line > 0 {
-			loc = fmt.Sprintf("%s:%d", f.File, f.Line)
-		}
+		loc := location(f.File, f.Line, f.Column)
 		sa := "-"
 		if f.ServiceAccount != "" {
 			sa = f.Namespace + "/" + f.ServiceAccount
@@ -228,8 +293,31 @@ func (a *app) printLint(w io.Writer, r lintReport) error {
 	if err := t.write(w, s); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\n%s %s.\n", s.red(plural(c.Findings, "problem")+"."), checked)
-	return err
+	if _, err := fmt.Fprintf(w, "\n%s %s.\n", s.red(plural(c.Findings, "problem")+"."), checked); err != nil {
+		return err
+	}
+	return a.printNotes(w, r)
+}
+
+func (a *app) printNotes(w io.Writer, r lintReport) error {
+	for _, n := range r.Notes {
+		if _, err := fmt.Fprintf(w, "%s %s\n", a.style().yellow("Note:"), quote.Clean(n.Note, quote.MaxErrorBytes)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// location is file:line:column, as editors and CI annotations read it,
+// with what is known of it.
+func location(file string, line, col int) string {
+	switch {
+	case line > 0 && col > 0:
+		return fmt.Sprintf("%s:%d:%d", file, line, col)
+	case line > 0:
+		return fmt.Sprintf("%s:%d", file, line)
+	}
+	return file
 }
 
 func plural(n int, word string) string {

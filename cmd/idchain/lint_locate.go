@@ -29,44 +29,50 @@ var (
 )
 
 // locateRefusal finds where in value, an annotation value the library
-// refused for reason, the fault is: the line in the value (1-based) and the
-// path of the field, such as "duration" or "transitiveTagKeys[1]"; 0 and
-// "" when the reason names nothing the value holds.
-func locateRefusal(value, reason string) (line int, field string) {
+// refused for reason, the fault is: the line and column in the value
+// (1-based; column 0 when only the line is known) and the path of the
+// field, such as "duration" or "transitiveTagKeys[1]"; 0, 0 and "" when
+// the reason names nothing the value holds.
+func locateRefusal(value, reason string) (line, col int, field string) {
 	if sm := reasonLine.FindStringSubmatch(reason); sm != nil {
 		n, _ := strconv.Atoi(sm[1])
-		return n, ""
+		return n, 0, ""
 	}
 	if len(value) > annotation.MaxValueBytes {
-		return 0, "" // refused before parsing: the library did not read it
+		return 0, 0, "" // refused before parsing: the library did not read it
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(value), &doc); err != nil || len(doc.Content) == 0 ||
 		doc.Content[0].Kind != yaml.MappingNode {
-		return 0, ""
+		return 0, 0, ""
 	}
 	root := doc.Content[0]
 	if sm := reasonTwice.FindStringSubmatch(reason); sm != nil {
 		n, _ := strconv.Atoi(sm[1])
-		return n, ""
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if k := root.Content[i]; k.Line == n {
+				return n, k.Column, ""
+			}
+		}
+		return n, 0, ""
 	}
 	if sm := reasonUnknown.FindStringSubmatch(reason); sm != nil {
 		for i := 0; i+1 < len(root.Content); i += 2 {
 			if k := root.Content[i]; quoted(k.Value) == sm[1] {
-				return k.Line, ""
+				return k.Line, k.Column, ""
 			}
 		}
-		return 0, ""
+		return 0, 0, ""
 	}
 	sm := reasonPath.FindStringSubmatch(reason)
 	if sm == nil {
-		return 0, ""
+		return 0, 0, ""
 	}
 	key, node := entry(root, func(k string) bool { return k == sm[1] })
 	if key == nil {
-		return 0, ""
+		return 0, 0, ""
 	}
-	line, field = key.Line, sm[1]
+	line, col, field = key.Line, key.Column, sm[1]
 	if sm[2] != "" {
 		// The path goes into the field: follow it as far as the value has it.
 		for _, step := range pathStep.FindAllStringSubmatch(sm[2], -1) {
@@ -74,21 +80,21 @@ func locateRefusal(value, reason string) (line int, field string) {
 			case step[1] != "" && node.Kind == yaml.SequenceNode:
 				i, _ := strconv.Atoi(step[1])
 				if i >= len(node.Content) {
-					return line, sm[1] + sm[2]
+					return line, col, sm[1] + sm[2]
 				}
 				node = node.Content[i]
-				line = node.Line
+				line, col = node.Line, node.Column
 			case step[2] != "" && node.Kind == yaml.MappingNode:
 				k, v := entry(node, func(k string) bool { return quoted(k) == step[2] })
 				if k == nil {
-					return line, sm[1] + sm[2]
+					return line, col, sm[1] + sm[2]
 				}
-				node, line = v, k.Line
+				node, line, col = v, k.Line, k.Column
 			default:
-				return line, sm[1] + sm[2]
+				return line, col, sm[1] + sm[2]
 			}
 		}
-		return line, sm[1] + sm[2]
+		return line, col, sm[1] + sm[2]
 	}
 	// A refusal of one item of a list or key of a mapping quotes it
 	// ("transitiveTagKeys names 'tema'", "sessionTags key 'aws:x'"): the
@@ -100,7 +106,7 @@ func locateRefusal(value, reason string) (line int, field string) {
 	if node.Kind == yaml.MappingNode {
 		step = 2
 	} else if node.Kind != yaml.SequenceNode {
-		return line, field
+		return line, col, field
 	}
 	for i := 0; i < len(node.Content); i += step {
 		c := node.Content[i]
@@ -112,12 +118,13 @@ func locateRefusal(value, reason string) (line int, field string) {
 		}
 	}
 	if best < 0 {
-		return line, field
+		return line, col, field
 	}
+	c := node.Content[best]
 	if step == 2 {
-		return node.Content[best].Line, field + "[" + quoted(node.Content[best].Value) + "]"
+		return c.Line, c.Column, field + "[" + quoted(c.Value) + "]"
 	}
-	return node.Content[best].Line, field + "[" + strconv.Itoa(best) + "]"
+	return c.Line, c.Column, field + "[" + strconv.Itoa(best) + "]"
 }
 
 // entry returns the key and value nodes of the first entry of mapping n

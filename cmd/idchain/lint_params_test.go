@@ -133,13 +133,13 @@ func TestLocateRefusal(t *testing.T) {
 		t.Run(tt.reason, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			line, field := locateRefusal(value, tt.reason)
+			line, _, field := locateRefusal(value, tt.reason)
 			g.Expect([]any{line, field}).To(Equal([]any{tt.wantLine, tt.wantField}))
 		})
 	}
 	t.Run("a value that is not a mapping", func(t *testing.T) {
 		t.Parallel()
-		line, field := locateRefusal("[roleARN]", "roleARN is required")
+		line, _, field := locateRefusal("[roleARN]", "roleARN is required")
 		NewWithT(t).Expect([]any{line, field}).To(Equal([]any{0, ""}))
 	})
 }
@@ -210,7 +210,7 @@ func TestLintAzureAnnotationFindings(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	p, _ := lintProviderFor(azure.ProviderName)
 	for _, msa := range m.serviceAccounts {
-		_, err := p.plan(msa.sa, false, nil)
+		_, err := p.plan(&msa.sa, false, nil)
 		var annErr *auth.AnnotationError
 		g.Expect(errors.As(err, &annErr)).To(BeTrue(), msa.sa.Name)
 		g.Expect(annErr.Reason).To(Equal(got[msa.sa.Name].problem), msa.sa.Name)

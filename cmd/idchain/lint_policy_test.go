@@ -122,7 +122,7 @@ func TestLintPolicyFindings(t *testing.T) {
 	_, report, _ := rulesOf(t, nil, "--policy", tenantsPolicy, policyServiceAccounts+"/tenants.yaml")
 	g.Expect(report.Findings).To(HaveLen(3))
 	g.Expect(report.Findings[2]).To(Equal(finding{
-		File: policyServiceAccounts + "/tenants.yaml", Line: 54, Namespace: "apps-shop", ServiceAccount: "cart",
+		File: policyServiceAccounts + "/tenants.yaml", Line: 54, Column: 5, Namespace: "apps-shop", ServiceAccount: "cart",
 		Provider: "aws", Annotation: "aws.auth.fluxcd.io/assume-role", Rule: "policy-denied",
 		Problem: "impersonation denied by the impersonation policy: service account 'apps-shop/cart' may not " +
 			"impersonate 'arn:aws:iam::333333333333:role/apps-shop-cart' from the controller identity: no rule of " +

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -138,7 +139,11 @@ and the same planning function a controller calls.`,
   idchain lint ./tenants --policy policy.yaml
 
   # Inside a controller pod: run the chain and show who it became
-  idchain token --provider aws -n my-app --service-account my-app --region us-east-1`,
+  idchain token --provider aws -n my-app --service-account my-app --region us-east-1
+
+  # Versions, and shell completion (bash, zsh, fish or powershell)
+  idchain version
+  source <(idchain completion bash)`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -148,7 +153,35 @@ and the same planning function a controller calls.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
-	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(a.newDemoCmd(), a.newLintCmd(), a.newExplainCmd(), a.newTokenCmd(), a.newPolicyCmd())
+	// 'idchain completion bash|zsh|fish|powershell' prints the completion
+	// script of cobra (see 'idchain completion --help').
+	root.CompletionOptions.HiddenDefaultCmd = false
+	var version strings.Builder
+	_ = readVersion().write(&version)
+	root.Version = readVersion().Version
+	root.SetVersionTemplate(version.String())
+	root.AddCommand(a.newDemoCmd(), a.newLintCmd(), a.newExplainCmd(), a.newTokenCmd(), a.newPolicyCmd(),
+		a.newVersionCmd())
+	for _, c := range root.Commands() {
+		completeFlagValues(c)
+	}
 	return root
+}
+
+// completeFlagValues offers the values of the flags that take one of a
+// few, for the shell completion of c and its subcommands.
+func completeFlagValues(c *cobra.Command) {
+	values := map[string][]string{
+		"provider": {"aws", "gcp", "azure"},
+		"output":   {"table", "json"},
+		"source":   {"controller", "serviceAccount"},
+	}
+	for name, vs := range values {
+		if c.Flags().Lookup(name) != nil {
+			_ = c.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(vs, cobra.ShellCompDirectiveNoFileComp))
+		}
+	}
+	for _, sub := range c.Commands() {
+		completeFlagValues(sub)
+	}
 }
