@@ -56,7 +56,7 @@ bench-lint:
 # target for FUZZTIME (e.g. make fuzz FUZZTIME=10m). `make test` already runs
 # every target's seed corpus; new crashers land in testdata/fuzz/ to commit.
 FUZZTIME ?= 30s
-FUZZ_TARGETS = FuzzDecode:./internal/annotation FuzzPlan:. FuzzGlobMatch:. FuzzLint:./cmd/idchain FuzzTenant:./internal/quote
+FUZZ_TARGETS = FuzzDecode:./internal/annotation FuzzPlan:. FuzzGlobMatch:. FuzzLint:./cmd/idchain FuzzDocStream:./cmd/idchain FuzzDecodeServiceAccount:./cmd/idchain FuzzTenant:./internal/quote
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
