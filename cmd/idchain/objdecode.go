@@ -208,30 +208,14 @@ func decodeStruct(n *yaml.Node, v reflect.Value, at *fieldPath) *fieldError {
 			"write its fields on the lines after it, indented, as 'field: value'"}
 	}
 	info := structInfoOf(v.Type())
-	var seen keySet
-	entries, merr := mergedEntries(n)
-	if merr != nil {
-		return merr
-	}
-	for i := 0; i+1 < len(entries); i += 2 {
-		k, val := entries[i], entries[i+1]
-		name, err := keyText(k, at)
-		if err != nil {
-			return err
-		}
-		if prev := seen.add(name, k); prev != nil {
-			return twiceError(k, prev, fmt.Sprintf("field %s", quote.Tenant(name)), at)
-		}
+	return eachEntry(n, at, true, func(name string, k, val *yaml.Node) *fieldError {
 		f, ok := info.fields[name]
 		if !ok {
 			return unknownFieldError(k, name, at, info)
 		}
 		seg := fieldPath{parent: at, name: name}
-		if err := decodeValue(val, v.FieldByIndex(f), &seg); err != nil {
-			return err
-		}
-	}
-	return nil
+		return decodeValue(val, v.FieldByIndex(f), &seg)
+	})
 }
 
 // decodeMap decodes a mapping into a map with string keys.
@@ -245,6 +229,27 @@ func decodeMap(n *yaml.Node, v reflect.Value, at *fieldPath) *fieldError {
 		return decodeStringMap(n, v, at)
 	}
 	m := reflect.MakeMapWithSize(t, len(n.Content)/2)
+	err := eachEntry(n, at, false, func(key string, _, val *yaml.Node) *fieldError {
+		e := reflect.New(t.Elem()).Elem()
+		seg := fieldPath{parent: at, key: key, step: stepKey}
+		if err := decodeValue(val, e, &seg); err != nil {
+			return err
+		}
+		m.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), e)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	v.Set(m)
+	return nil
+}
+
+// eachEntry calls f with each entry of mapping n, merge keys expanded, in
+// order, and refuses a key that is not text or that is set twice. Keys name
+// fields when fields is set ("field 'x' is set twice") and map entries
+// otherwise (the error gives the entry's path).
+func eachEntry(n *yaml.Node, at *fieldPath, fields bool, f func(key string, k, val *yaml.Node) *fieldError) *fieldError {
 	var seen keySet
 	entries, merr := mergedEntries(n)
 	if merr != nil {
@@ -257,17 +262,16 @@ func decodeMap(n *yaml.Node, v reflect.Value, at *fieldPath) *fieldError {
 			return err
 		}
 		if prev := seen.add(key, k); prev != nil {
+			if fields {
+				return twiceError(k, prev, fmt.Sprintf("field %s", quote.Tenant(key)), at)
+			}
 			seg := fieldPath{parent: at, key: key, step: stepKey}
 			return twiceError(k, prev, seg.String(), nil)
 		}
-		e := reflect.New(t.Elem()).Elem()
-		seg := fieldPath{parent: at, key: key, step: stepKey}
-		if err := decodeValue(val, e, &seg); err != nil {
+		if err := f(key, k, val); err != nil {
 			return err
 		}
-		m.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), e)
 	}
-	v.Set(m)
 	return nil
 }
 
@@ -312,21 +316,7 @@ var stringMapType = reflect.TypeFor[map[string]string]()
 // and annotations, without reflection.
 func decodeStringMap(n *yaml.Node, v reflect.Value, at *fieldPath) *fieldError {
 	m := make(map[string]string, len(n.Content)/2)
-	var seen keySet
-	entries, merr := mergedEntries(n)
-	if merr != nil {
-		return merr
-	}
-	for i := 0; i+1 < len(entries); i += 2 {
-		k, val := entries[i], entries[i+1]
-		key, err := keyText(k, at)
-		if err != nil {
-			return err
-		}
-		if prev := seen.add(key, k); prev != nil {
-			seg := fieldPath{parent: at, key: key, step: stepKey}
-			return twiceError(k, prev, seg.String(), nil)
-		}
+	err := eachEntry(n, at, false, func(key string, _, val *yaml.Node) *fieldError {
 		switch sk := scalarKindOf(val); sk {
 		case scalarText:
 			m[key] = deref(val).Value
@@ -336,6 +326,10 @@ func decodeStringMap(n *yaml.Node, v reflect.Value, at *fieldPath) *fieldError {
 			seg := fieldPath{parent: at, key: key, step: stepKey}
 			return stringError(val, sk, &seg)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	v.Set(reflect.ValueOf(m))
 	return nil
@@ -845,39 +839,21 @@ func decodeServiceAccount(n *yaml.Node, sa *corev1.ServiceAccount) *fieldError {
 	if n = deref(n); n.Kind != yaml.MappingNode {
 		return decodeObject(n, sa)
 	}
-	var seen keySet
-	entries, merr := mergedEntries(n)
-	if merr != nil {
-		return merr
-	}
-	for i := 0; i+1 < len(entries); i += 2 {
-		k, val := entries[i], entries[i+1]
-		name, err := keyText(k, nil)
-		if err != nil {
-			return err
-		}
-		if prev := seen.add(name, k); prev != nil {
-			return twiceError(k, prev, fmt.Sprintf("field %s", quote.Tenant(name)), nil)
-		}
+	return eachEntry(n, nil, true, func(name string, k, val *yaml.Node) *fieldError {
 		switch name {
 		case "apiVersion":
-			err = setText(val, &sa.APIVersion, nil, name)
+			return setText(val, &sa.APIVersion, nil, name)
 		case "kind":
-			err = setText(val, &sa.Kind, nil, name)
+			return setText(val, &sa.Kind, nil, name)
 		case "metadata":
-			err = decodeObjectMeta(val, &sa.ObjectMeta)
-		default:
-			f, ok := serviceAccountInfo.fields[name]
-			if !ok {
-				return unknownFieldError(k, name, nil, serviceAccountInfo)
-			}
-			err = decodeValue(val, reflect.ValueOf(sa).Elem().FieldByIndex(f), &fieldPath{name: name})
+			return decodeObjectMeta(val, &sa.ObjectMeta)
 		}
-		if err != nil {
-			return err
+		f, ok := serviceAccountInfo.fields[name]
+		if !ok {
+			return unknownFieldError(k, name, nil, serviceAccountInfo)
 		}
-	}
-	return nil
+		return decodeValue(val, reflect.ValueOf(sa).Elem().FieldByIndex(f), &fieldPath{name: name})
+	})
 }
 
 func decodeObjectMeta(n *yaml.Node, meta *metav1.ObjectMeta) *fieldError {
@@ -885,25 +861,12 @@ func decodeObjectMeta(n *yaml.Node, meta *metav1.ObjectMeta) *fieldError {
 	if n = deref(n); n.Kind != yaml.MappingNode {
 		return decodeValue(n, reflect.ValueOf(meta).Elem(), at)
 	}
-	var seen keySet
-	entries, merr := mergedEntries(n)
-	if merr != nil {
-		return merr
-	}
-	for i := 0; i+1 < len(entries); i += 2 {
-		k, val := entries[i], entries[i+1]
-		name, err := keyText(k, at)
-		if err != nil {
-			return err
-		}
-		if prev := seen.add(name, k); prev != nil {
-			return twiceError(k, prev, fmt.Sprintf("field %s", quote.Tenant(name)), at)
-		}
+	return eachEntry(n, at, true, func(name string, k, val *yaml.Node) *fieldError {
 		switch name {
 		case "name":
-			err = setText(val, &meta.Name, at, name)
+			return setText(val, &meta.Name, at, name)
 		case "namespace":
-			err = setText(val, &meta.Namespace, at, name)
+			return setText(val, &meta.Namespace, at, name)
 		case "labels", "annotations":
 			m, path := reflect.ValueOf(&meta.Labels).Elem(), labelsPath
 			if name == "annotations" {
@@ -911,23 +874,18 @@ func decodeObjectMeta(n *yaml.Node, meta *metav1.ObjectMeta) *fieldError {
 			}
 			switch {
 			case scalarKindOf(val) == scalarNull:
+				return nil
 			case deref(val).Kind == yaml.MappingNode:
-				err = decodeStringMap(deref(val), m, path)
-			default:
-				err = decodeValue(val, m, path)
+				return decodeStringMap(deref(val), m, path)
 			}
-		default:
-			f, ok := objectMetaInfo.fields[name]
-			if !ok {
-				return unknownFieldError(k, name, at, objectMetaInfo)
-			}
-			err = decodeValue(val, reflect.ValueOf(meta).Elem().FieldByIndex(f), &fieldPath{parent: at, name: name})
+			return decodeValue(val, m, path)
 		}
-		if err != nil {
-			return err
+		f, ok := objectMetaInfo.fields[name]
+		if !ok {
+			return unknownFieldError(k, name, at, objectMetaInfo)
 		}
-	}
-	return nil
+		return decodeValue(val, reflect.ValueOf(meta).Elem().FieldByIndex(f), &fieldPath{parent: at, name: name})
+	})
 }
 
 // setText decodes the string field name of the object at path at.
