@@ -48,8 +48,7 @@ var TenantTagKeys = []string{"flux-tenant-namespace", "flux-tenant-service-accou
 var (
 	externalIDRegex = regexp.MustCompile(`^[\w+=,.@:/-]*$`)
 	// Tag keys and values: Unicode letters, spaces and numbers, and _.:/=+-@.
-	tagRegex        = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
-	policyNameRegex = regexp.MustCompile(`^[\w+=,.@-]+$`)
+	tagRegex = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
 )
 
 // assumeRoleParams are the optional AssumeRole parameters of an annotation,
@@ -271,49 +270,6 @@ func policyARNs(arns []string) ([]types.PolicyDescriptorType, error) {
 		out[i] = types.PolicyDescriptorType{Arn: aws.String(arn)}
 	}
 	return out, nil
-}
-
-// ValidatePolicyARN checks that arn is an IAM managed policy ARN:
-// arn:<partition>:iam::<12-digit account or "aws">:policy/<path><name>,
-// a partition from Partitions, a path as for roles and a name of 1 to 128
-// characters of letters, digits and +=,.@_-.
-func ValidatePolicyARN(arn string) error {
-	const example = "arn:aws:iam::aws:policy/ReadOnlyAccess or arn:aws:iam::123456789012:policy/name"
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("%s %s", quote.Tenant(arn), fmt.Sprintf(format, args...))
-	}
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" {
-		return fail("is not an IAM policy ARN: it must look like %s", example)
-	}
-	partition, service, region, account, resource := parts[1], parts[2], parts[3], parts[4], parts[5]
-	switch {
-	case !slices.Contains(Partitions, partition):
-		return fail("names partition %s, which AWS does not have: use one of %s",
-			quote.Tenant(partition), strings.Join(Partitions, ", "))
-	case service != "iam" || region != "":
-		return fail("is not an IAM policy ARN: it must look like %s (service iam, no region)", example)
-	case account != "aws" && !accountIDRegex.MatchString(account):
-		return fail("has account %s: it must be 'aws' for an AWS managed policy, or a 12-digit account ID",
-			quote.Tenant(account))
-	}
-	rest, ok := strings.CutPrefix(resource, "policy/")
-	if !ok {
-		return fail("is not an IAM policy ARN: its resource must start with 'policy/', as in %s", example)
-	}
-	path, name := "/", rest
-	if i := strings.LastIndexByte(rest, '/'); i >= 0 {
-		path, name = "/"+rest[:i+1], rest[i+1:]
-	}
-	switch {
-	case name == "" || len(name) > policyNameMax || !policyNameRegex.MatchString(name):
-		return fail("has policy name %s: it must be 1 to %d characters of letters, digits and +=,.@_-",
-			quote.Tenant(name), policyNameMax)
-	case len(path) > rolePathMax || !rolePathRegex.MatchString(path):
-		return fail("has policy path %s: it must be at most %d characters of printable ASCII between slashes",
-			quote.Tenant(path), rolePathMax)
-	}
-	return nil
 }
 
 // compactPolicy checks that text is a JSON object STS would take as a
