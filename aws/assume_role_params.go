@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts/types"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/internal/provider"
 	"github.com/identitychain/auth/internal/quote"
 )
 
@@ -77,7 +78,7 @@ func (conf *AssumeRoleConfig) params() (*assumeRoleParams, error) {
 		p.externalID = conf.ExternalID
 	}
 	if conf.Duration != nil {
-		d, err := parseDuration("duration", *conf.Duration)
+		d, err := provider.ParseDuration("duration", *conf.Duration, "15m", "the API")
 		if err != nil {
 			return nil, err
 		}
@@ -143,27 +144,6 @@ func firstRefused(s string, re *regexp.Regexp) string {
 		}
 	}
 	return ""
-}
-
-// parseDuration reads a duration field: a Go duration with a unit ("15m",
-// "1h30m"), a whole number of seconds.
-func parseDuration(field, text string) (time.Duration, error) {
-	if text == "" {
-		return 0, fmt.Errorf("%s is empty: set a duration such as '15m' or '1h', or remove the field", field)
-	}
-	if _, err := strconv.ParseFloat(text, 64); err == nil {
-		return 0, fmt.Errorf("%s %s has no unit: write '%ss' or use minutes or hours, such as '1h'",
-			field, quote.Tenant(text), quote.Clean(text, 32))
-	}
-	d, err := time.ParseDuration(text)
-	if err != nil {
-		return 0, fmt.Errorf("%s %s is not a duration: write one with a unit, such as '15m' or '1h'",
-			field, quote.Tenant(text))
-	}
-	if d%time.Second != 0 {
-		return 0, fmt.Errorf("%s %s is not a whole number of seconds: the API takes seconds", field, quote.Tenant(text))
-	}
-	return d, nil
 }
 
 func checkSessionDuration(text string, d time.Duration) error {

@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/identitychain/auth"
+	"github.com/identitychain/auth/internal/provider"
 	"github.com/identitychain/auth/internal/quote"
 )
 
@@ -93,21 +94,10 @@ func checkDelegates(delegates []string, target string) error {
 // parseLifetime reads the lifetime field: a duration with a unit, a whole
 // number of seconds from MinLifetime to MaxLifetime.
 func parseLifetime(text string) (time.Duration, error) {
-	if text == "" {
-		return 0, fmt.Errorf("lifetime is empty: set a duration such as '30m' or '1h', or remove the field")
-	}
-	if _, err := strconv.ParseFloat(text, 64); err == nil {
-		return 0, fmt.Errorf("lifetime %s has no unit: write '%ss' or use minutes or hours, such as '1h'",
-			quote.Tenant(text), quote.Clean(text, 32))
-	}
-	d, err := time.ParseDuration(text)
+	d, err := provider.ParseDuration("lifetime", text, "30m", "generateAccessToken")
 	switch {
 	case err != nil:
-		return 0, fmt.Errorf("lifetime %s is not a duration: write one with a unit, such as '30m' or '1h'",
-			quote.Tenant(text))
-	case d%time.Second != 0:
-		return 0, fmt.Errorf("lifetime %s is not a whole number of seconds: generateAccessToken takes seconds",
-			quote.Tenant(text))
+		return 0, err
 	case d < MinLifetime:
 		return 0, fmt.Errorf("lifetime %s is below 1s: set lifetime between 1s and 12h", quote.Tenant(text))
 	case d > MaxLifetime:
