@@ -105,8 +105,7 @@ var policySources = map[string]SourceKind{
 func ParseImpersonationPolicy(data []byte) (*ImpersonationPolicy, error) {
 	var f policyFile
 	if err := annotation.DecodeFile(string(data), &f); err != nil {
-		// The decoder speaks of annotation values; this is a file.
-		return nil, policyError("%s", strings.Replace(err.Error(), "the value ", "the file ", 1))
+		return nil, policyError("%s", err.Error())
 	}
 	switch {
 	case f.APIVersion != PolicyAPIVersion:

@@ -48,7 +48,7 @@ func (d *Decoder) Decode(value string, out any) error {
 	if err := prescan(value); err != nil {
 		return err
 	}
-	root, err := parse(value)
+	root, err := parse(value, annotationValue)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func DecodeFile(value string, out any) error {
 	case strings.TrimSpace(value) == "":
 		return &Error{Reason: "the file is empty"}
 	}
-	root, err := parse(value)
+	root, err := parse(value, operatorFile)
 	if err != nil {
 		return err
 	}

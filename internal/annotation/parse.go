@@ -11,24 +11,35 @@ import (
 	"github.com/identitychain/auth/internal/quote"
 )
 
+// source is what parse reads, as its errors name it.
+type source struct {
+	name  string // "the value"
+	empty string // what to do when it holds only comments
+}
+
+var (
+	annotationValue = source{name: "the value", empty: "remove the annotation or set its fields"}
+	operatorFile    = source{name: "the file", empty: "write its fields"}
+)
+
 // parse parses value, which prescan accepted, into the root node of its
 // only document and refuses every construct whose meaning YAML readers
 // disagree on or that could make decoding cost more than parsing: a second
 // document, anchors, aliases, tags and merge keys. yaml.v3 parses into nodes
 // without expanding aliases, so nothing is amplified before this refusal.
-func parse(value string) (*yaml.Node, error) {
+func parse(value string, src source) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(strings.NewReader(value))
 	var doc yaml.Node
 	switch err := decodeNode(dec, &doc); {
 	case errors.Is(err, io.EOF) || err == nil && len(doc.Content) == 0:
-		return nil, &Error{Reason: "the value holds only comments: remove the annotation or set its fields"}
+		return nil, &Error{Reason: src.name + " holds only comments: " + src.empty}
 	case err != nil:
-		return nil, syntaxError(err)
+		return nil, syntaxError(err, src)
 	}
 	var more yaml.Node
 	if err := decodeNode(dec, &more); !errors.Is(err, io.EOF) {
 		// A second document is ignored by some readers and not others.
-		return nil, &Error{Line: more.Line, Reason: "the value holds more than one YAML document: " +
+		return nil, &Error{Line: more.Line, Reason: src.name + " holds more than one YAML document: " +
 			"keep one, with no '---' or '...' line after it"}
 	}
 	root := doc.Content[0]
@@ -36,7 +47,7 @@ func parse(value string) (*yaml.Node, error) {
 		return nil, err
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, &Error{Line: root.Line, Reason: "the value must be a YAML mapping of fields, e.g. 'field: value'"}
+		return nil, &Error{Line: root.Line, Reason: src.name + " must be a YAML mapping of fields, e.g. 'field: value'"}
 	}
 	return root, nil
 }
@@ -57,7 +68,7 @@ func decodeNode(dec *yaml.Decoder, n *yaml.Node) (err error) {
 // syntaxError rewords a parser error. yaml.v3's messages are fixed English
 // but for a few that embed input (an unknown alias name), so only short
 // printable ones are kept, behind a line number.
-func syntaxError(err error) error {
+func syntaxError(err error, src source) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	var line int
 	if _, scanErr := fmt.Sscanf(msg, "line %d: ", &line); scanErr != nil {
@@ -71,7 +82,7 @@ func syntaxError(err error) error {
 	case len(msg) > 200 || strings.IndexFunc(msg, func(r rune) bool { return r < ' ' || r > '~' }) >= 0:
 		msg = "its syntax is invalid"
 	}
-	return &Error{Line: line, Reason: "the value is not valid YAML: " + msg}
+	return &Error{Line: line, Reason: src.name + " is not valid YAML: " + msg}
 }
 
 // check walks the tree for constructs the subset refuses.
